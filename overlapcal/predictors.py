@@ -1,0 +1,109 @@
+"""The Predictor interface and the predictors every other module builds on.
+
+A predictor maps inputs ``x`` to logits ``h(x)`` in ``R^k``; its probabilities are
+``g(x) = softmax(h(x))``. Interpolators, Mixup optima, trained networks and recalibrated models
+are all predictors, so every metric, population functional and plot accepts any of them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+from ._numerics import log_softmax, softmax
+from ._validation import check_real, check_X
+
+__all__ = ["Predictor", "TemperatureScaled", "BayesPredictor"]
+
+
+class Predictor(ABC):
+    """Base class: implement ``_logits`` (validated ``X`` in, ``(n, k)`` logits out).
+
+    Attributes ``n_classes_`` and ``n_features_in_`` are set by the constructor or by ``fit``.
+    """
+
+    n_classes_: int
+    n_features_in_: int
+
+    def _validate(self, X, caller: str) -> np.ndarray:
+        if not hasattr(self, "n_features_in_"):
+            raise RuntimeError(
+                f"This {type(self).__name__} is not fitted yet. Call 'fit' before '{caller}'."
+            )
+        return check_X(X, self.n_features_in_, f"{type(self).__name__}.{caller}")
+
+    @abstractmethod
+    def _logits(self, X: np.ndarray) -> np.ndarray:
+        """Logits for validated ``X``; may contain ``-inf`` for impossible classes."""
+
+    def logits(self, X) -> np.ndarray:
+        """``h(x)``; shape (n_samples, n_classes)."""
+        return self._logits(self._validate(X, "logits"))
+
+    def log_proba(self, X) -> np.ndarray:
+        """``log g(x) = log_softmax(h(x))``, exact for huge logits."""
+        return log_softmax(self._logits(self._validate(X, "log_proba")))
+
+    def predict_proba(self, X) -> np.ndarray:
+        """``g(x) = softmax(h(x))``; shape (n_samples, n_classes)."""
+        return softmax(self._logits(self._validate(X, "predict_proba")))
+
+    def predict(self, X) -> np.ndarray:
+        """``argmax_c h(x)_c`` (ties go to the smallest index)."""
+        return np.argmax(self._logits(self._validate(X, "predict")), axis=1)
+
+
+class TemperatureScaled(Predictor):
+    """``g_T(x) = softmax(h(x) / T)`` for a wrapped predictor ``h`` and temperature ``T > 0``.
+
+    THEORY.md 3: ``T -> inf`` tends to the uniform predictor, ``T -> 0`` to one-hot on the
+    argmax, and no ``T`` changes the argmax.
+
+    Examples
+    --------
+    >>> import numpy as np, overlapcal as oc
+    >>> dist = oc.OverlappingUniform(4, overlap=0.5)
+    >>> scaled = oc.TemperatureScaled(oc.BayesPredictor(dist), 2.0)
+    >>> scaled.predict_proba(np.array([[0.75]])).round(3)
+    array([[0.5, 0.5, 0. , 0. ]])
+    """
+
+    def __init__(self, predictor: Predictor, temperature: float):
+        if not isinstance(predictor, Predictor):
+            raise TypeError(
+                "The 'predictor' parameter of TemperatureScaled must be an overlapcal Predictor. "
+                f"Got {type(predictor).__name__} instead."
+            )
+        self.predictor = predictor
+        self.temperature = check_real(
+            temperature, "temperature", "TemperatureScaled", low=0.0, low_inclusive=False
+        )
+        if hasattr(predictor, "n_features_in_"):
+            self.n_features_in_ = predictor.n_features_in_
+            self.n_classes_ = predictor.n_classes_
+
+    def _validate(self, X, caller):
+        if not hasattr(self, "n_features_in_") and hasattr(self.predictor, "n_features_in_"):
+            self.n_features_in_ = self.predictor.n_features_in_
+            self.n_classes_ = self.predictor.n_classes_
+        return super()._validate(X, caller)
+
+    def _logits(self, X):
+        return self.predictor._logits(X) / self.temperature
+
+
+class BayesPredictor(Predictor):
+    """The Bayes predictor of a distribution: ``h(x) = log eta(x)``, so ``g(x) = eta(x)``.
+
+    Its KL risk is 0 and its oracle temperature is 1 (THEORY.md 2.1). Logits are ``-inf`` for
+    impossible classes and NaN off the support of ``pi_X``.
+    """
+
+    def __init__(self, dist):
+        self.dist = dist
+        self.n_classes_ = dist.n_classes
+        self.n_features_in_ = dist.n_features
+
+    def _logits(self, X):
+        return self.dist._log_posterior(X)
