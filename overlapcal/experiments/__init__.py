@@ -1,0 +1,1 @@
+"""Experiments: reports and sweeps built from the library (what the command line runs)."""
