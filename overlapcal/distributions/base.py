@@ -57,7 +57,7 @@ def monte_carlo_mean(function, dist: "Distribution", n_samples: int, rng, caller
         done += m
     mean = total / n_samples
     var = max(total_sq / n_samples - mean * mean, 0.0) * n_samples / (n_samples - 1)
-    return Estimate(mean, float(np.sqrt(var / n_samples)), "monte-carlo", n_samples)
+    return Estimate(float(mean), float(np.sqrt(var / n_samples)), "monte-carlo", n_samples)
 
 
 @dataclass(frozen=True)

@@ -49,9 +49,7 @@ def family_rows(*, n_samples: int = 200_000, rng=0) -> list[FamilyRow]:
     """Compute the table rows; Monte Carlo columns use ``n_samples`` draws from ``rng``."""
     rows = []
     for family, setting, dist in _settings():
-        kwargs = {}
-        if "n_samples" in _keywords(dist.conditional_entropy):
-            kwargs = {"n_samples": n_samples, "rng": rng}
+        kwargs = {"n_samples": n_samples, "rng": rng}
         entropy = dist.conditional_entropy(**kwargs)
         accuracy = dist.bayes_accuracy(**kwargs)
         overlap = float(dist.overlap_mass()) if hasattr(dist, "overlap_mass") else None
@@ -61,12 +59,6 @@ def family_rows(*, n_samples: int = 200_000, rng=0) -> list[FamilyRow]:
             float(np.log(dist.n_classes) - float(entropy)), "/".join(methods),
         ))
     return rows
-
-
-def _keywords(method) -> set[str]:
-    import inspect
-
-    return set(inspect.signature(method).parameters)
 
 
 def format_table(rows: list[FamilyRow]) -> str:
