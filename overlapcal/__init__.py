@@ -21,8 +21,17 @@ _EXPORTS = {
     "Predictor": "predictors",
     "TemperatureScaled": "predictors",
     "BayesPredictor": "predictors",
+    "TemperatureScaling": "recalibration",
+    "VectorScaling": "recalibration",
+    "HistogramBinning": "recalibration",
+    "CalibrationWarning": "recalibration",
+    "population_kl": "population",
+    "oracle_temperature": "population",
+    "PopulationKL": "population",
+    "OracleTemperature": "population",
 }
-_SUBMODULES = {"metrics", "distributions", "predictors", "estimate", "plotting", "nets"}
+_SUBMODULES = {"metrics", "distributions", "predictors", "estimate", "plotting", "nets",
+               "recalibration", "population"}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)
 

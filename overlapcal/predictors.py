@@ -53,6 +53,16 @@ class Predictor(ABC):
         """``argmax_c h(x)_c`` (ties go to the smallest index)."""
         return np.argmax(self._logits(self._validate(X, "predict")), axis=1)
 
+    def breakpoints(self) -> np.ndarray | None:
+        """Sorted x-values where the logits of a 1-feature predictor may change, or None.
+
+        A predictor that is piecewise constant along its single input (a 1-D nearest-neighbour
+        interpolator, a threshold classifier) returns the finite set of points between which its
+        logits are constant; population functionals then integrate it exactly
+        (:func:`overlapcal.population_kl`). None (the default) means "not piecewise constant".
+        """
+        return None
+
 
 class TemperatureScaled(Predictor):
     """``g_T(x) = softmax(h(x) / T)`` for a wrapped predictor ``h`` and temperature ``T > 0``.
@@ -92,6 +102,11 @@ class TemperatureScaled(Predictor):
     def _logits(self, X):
         return self.predictor._logits(X) / self.temperature
 
+    def breakpoints(self) -> np.ndarray | None:
+        """The wrapped predictor's breakpoints: dividing logits by ``T`` moves none of them."""
+        inner = getattr(self.predictor, "breakpoints", None)
+        return inner() if callable(inner) else None
+
 
 class BayesPredictor(Predictor):
     """The Bayes predictor of a distribution: ``h(x) = log eta(x)``, so ``g(x) = eta(x)``.
@@ -107,3 +122,15 @@ class BayesPredictor(Predictor):
 
     def _logits(self, X):
         return self.dist._log_posterior(X)
+
+    def breakpoints(self) -> np.ndarray | None:
+        """The segment ends of the distribution when its posterior is piecewise constant in 1-D.
+
+        ``eta`` is constant on each interval of ``dist.segments()``, so their ends are the
+        breakpoints of ``h = log eta``; None if the distribution has no segments or more than
+        one feature.
+        """
+        segments = self.dist.segments() if self.dist.n_features == 1 else None
+        if segments is None:
+            return None
+        return np.unique(np.concatenate([segments.left, segments.right]))

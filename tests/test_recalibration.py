@@ -1,0 +1,623 @@
+"""Tests of overlapcal.recalibration: temperature scaling that converges, vector scaling, binning.
+
+Oracles are independent of the library code: NLLs and gradients written naively with
+scipy.special (in float64 or x87 long double), scipy root finding and minimisation, closed
+forms for interpolating logits, and brute-force loops for histogram binning.
+"""
+
+import math
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from scipy.optimize import brentq, minimize_scalar
+from scipy.special import log_softmax, softmax
+
+import overlapcal as oc
+from overlapcal import recalibration as R
+from overlapcal.recalibration import CalibrationWarning
+
+EPS = np.finfo(np.float64).eps
+
+
+# ----------------------------------------------------------------------------------------
+# Independent reference implementations
+# ----------------------------------------------------------------------------------------
+
+
+def planted(n, k, temperature, rng, scale=3.0):
+    """Logits ``scale * N(0, 1)`` and labels drawn from ``softmax(z / T0)`` (Gumbel-max trick)."""
+    z = scale * rng.standard_normal((n, k))
+    y = np.argmax(z / temperature + rng.gumbel(size=(n, k)), axis=1)
+    return z, y
+
+
+def naive_nll(h, y, beta):
+    return -np.mean(log_softmax(beta * h, axis=1)[np.arange(len(y)), y])
+
+
+def naive_grad(h, y, beta):
+    p = softmax(beta * h, axis=1)
+    return np.mean((p * h).sum(axis=1) - h[np.arange(len(y)), y])
+
+
+def ld_nll(h, y, beta):
+    """NLL in x87 long double (about 3 more digits than float64)."""
+    z = np.longdouble(beta) * h.astype(np.longdouble)
+    z = z - z.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(z).sum(axis=1))
+    return np.mean(lse - z[np.arange(len(y)), y])
+
+
+def oracle_beta(h, y, grad=naive_grad):
+    """Root of the (independently computed) NLL gradient by bracketing and Brent's method."""
+    hi = 1.0
+    while grad(h, y, hi) < 0:
+        hi *= 2.0
+    lo = hi / 2.0
+    while grad(h, y, lo) > 0:
+        lo /= 2.0
+    return brentq(lambda b: grad(h, y, b), lo, hi, xtol=1e-300, rtol=8.9e-16, maxiter=500)
+
+
+def fisher_stderr_beta(h, beta):
+    """Asymptotic standard error of the MLE of beta: 1 / sqrt(n E[Var_p(h)])."""
+    p = softmax(beta * h, axis=1)
+    var = (p * h * h).sum(axis=1) - (p * h).sum(axis=1) ** 2
+    return 1.0 / math.sqrt(h.shape[0] * var.mean())
+
+
+def fit_quiet(estimator, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CalibrationWarning)
+        return estimator.fit(*args, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------
+# NLL temperature scaling: correctness
+# ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("t0", [0.5, 2.0, 10.0])
+def test_planted_temperature_is_recovered(t0):
+    rng = np.random.default_rng(int(100 * t0))
+    z, y = planted(100_000, 10, t0, rng)
+    ts = fit_quiet(oc.TemperatureScaling(), z, y)
+    se = fisher_stderr_beta(z, 1.0 / t0)
+    # The MLE of beta is asymptotically normal with this standard error; 4 se is a 6e-5
+    # two-sided tail for a correct fit (and the seeds are fixed).
+    assert abs(ts.beta_ - 1.0 / t0) < 4.0 * se
+    assert ts.converged_ and ts.status_ == "converged"
+    assert ts.temperature_ == pytest.approx(1.0 / ts.beta_, rel=1e-15)
+
+
+def test_optimum_matches_root_of_independent_gradient():
+    rng = np.random.default_rng(1)
+    z, y = planted(5000, 7, 1.7, rng)
+    ts = fit_quiet(oc.TemperatureScaling(), z, y)
+    # Brent on the naive float64 gradient resolves the root to ~1e-15 relative; the solver
+    # stops at a gradient of 16 sqrt(k) eps times the logit scale, i.e. ~1e-13 in beta here.
+    assert ts.beta_ == pytest.approx(oracle_beta(z, y), rel=1e-11)
+    assert ts.nll_ == pytest.approx(naive_nll(z, y, ts.beta_), rel=1e-13)
+
+
+def test_optimum_matches_minimize_scalar_on_a_fine_bracket():
+    rng = np.random.default_rng(2)
+    z, y = planted(3000, 5, 0.8, rng)
+    ts = fit_quiet(oc.TemperatureScaling(), z, y)
+    b = ts.beta_
+    res = minimize_scalar(lambda x: ld_nll(z, y, x), bounds=(0.99 * b, 1.01 * b),
+                          method="bounded", options={"xatol": 1e-14})
+    # Minimising a function locates its minimiser only to sqrt(rounding / curvature): with the
+    # long-double NLL (eps 1.1e-19) that is ~1e-9 relative here, so 1e-8 is 10x margin.
+    assert b == pytest.approx(res.x, rel=1e-8)
+
+
+@pytest.mark.parametrize("soft", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_gradient_and_hessian_match_finite_differences(soft, weighted):
+    rng = np.random.default_rng(3)
+    n, k = 400, 6
+    h = 2.0 * rng.standard_normal((n, k))
+    h[rng.random((n, k)) < 0.2] = -np.inf  # impossible classes (population use)
+    h[:, 0] = np.where(np.isfinite(h[:, 0]), h[:, 0], 0.0)
+    finite = np.isfinite(h)
+    if soft:
+        t = rng.random((n, k)) * finite
+        t /= t.sum(axis=1, keepdims=True)
+    else:
+        t = np.array([rng.choice(np.flatnonzero(row)) for row in finite])
+    w = rng.random(n) if weighted else None
+    data = R._Data.from_arrays(h, t, w, allow_inf=True)
+    total = float(n if w is None else w.sum())
+
+    def loss(beta):  # naive, with the same masking rule: -inf logits have probability 0
+        logp = log_softmax(np.where(finite, beta * np.where(finite, h, 0), -np.inf), axis=1)
+        tt = np.eye(k)[t] if t.ndim == 1 else t
+        with np.errstate(invalid="ignore"):  # 0 * -inf on impossible classes, masked out
+            per = -np.where(tt > 0, tt * logp, 0.0).sum(axis=1)
+        return np.average(per, weights=w)
+
+    beta, step = 0.7, 1e-4
+    ev = R._evaluate(data, beta, total)
+    assert ev.loss == pytest.approx(loss(beta), rel=1e-14)
+    # Central differences: truncation O(step^2 L''') ~ 1e-8, rounding eps L / step ~ 1e-12.
+    fd_grad = (loss(beta + step) - loss(beta - step)) / (2 * step)
+    assert ev.grad == pytest.approx(fd_grad, rel=1e-6)
+    # Second difference: truncation O(step^2) ~ 1e-8, rounding 4 eps L / step^2 ~ 1e-8.
+    fd_hess = (loss(beta + step) - 2 * loss(beta) + loss(beta - step)) / step**2
+    assert ev.hess == pytest.approx(fd_hess, rel=1e-5)
+    up, down = R._evaluate(data, beta + step, total), R._evaluate(data, beta - step, total)
+    assert ev.hess == pytest.approx((up.grad - down.grad) / (2 * step), rel=1e-6)
+
+
+def test_float32_input_gives_the_float64_temperature_where_float32_sees_a_flat_nll():
+    """The peer bug: a float32 optimiser sees no change in the NLL near T = 1 and stops there."""
+    rng = np.random.default_rng(4)
+    z, y = planted(50_000, 10, 1.0, rng)
+    b = oracle_beta(z, y)
+    # Rescale so that the optimum is at T = 1 + 2e-4: NLL(T = 1) - NLL(T*) ~ H dbeta^2 / 2 ~ 2e-8,
+    # below the float32 resolution (6e-8) of an NLL near 1.
+    z32 = (z * (b / (1.0 + 2e-4))).astype(np.float32)
+    z64 = z32.astype(np.float64)  # exactly the same numbers
+    ts32 = fit_quiet(oc.TemperatureScaling(), z32, y)
+    ts64 = fit_quiet(oc.TemperatureScaling(), z64, y)
+    assert ts32.temperature_ == ts64.temperature_
+    assert ts32.beta_ == pytest.approx(oracle_beta(z64, y), rel=1e-11)
+    assert abs(ts32.temperature_ - 1.0) > 1e-4
+
+    def nll32(temperature):  # what a float32 optimiser evaluates
+        zz = z32 / np.float32(temperature)
+        zz = zz - zz.max(axis=1, keepdims=True)
+        lse = np.log(np.exp(zz).sum(axis=1, dtype=np.float32))
+        return np.mean(lse - zz[np.arange(len(y)), y], dtype=np.float32)
+
+    # The float32 loss cannot tell T = 1 from the optimum: the difference is a few ulps.
+    assert abs(nll32(ts32.temperature_) - nll32(1.0)) <= 4 * np.finfo(np.float32).eps * nll32(1.0)
+    assert ld_nll(z64, y, 1.0) - ld_nll(z64, y, ts64.beta_) > 0  # but there is one
+
+
+def test_interpolating_logits_have_the_closed_form_optimum():
+    """h = B e_yhat: NLL(beta) = -A log p - (1 - A) log((1 - p)/(k - 1)) is minimal at p = A."""
+    rng = np.random.default_rng(5)
+    n, k, margin = 10_000, 10, 15.0
+    yhat = rng.integers(0, k, n)
+    y = np.where(rng.random(n) < 0.6, yhat, (yhat + rng.integers(1, k, n)) % k)
+    h = margin * np.eye(k)[yhat]
+    acc = np.mean(y == yhat)
+    ts = fit_quiet(oc.TemperatureScaling(), h, y)
+    assert ts.beta_ == pytest.approx(math.log(acc * (k - 1) / (1 - acc)) / margin, rel=1e-12)
+    p = ts.predict_proba(h)
+    assert p[np.arange(n), yhat] == pytest.approx(np.full(n, acc), rel=1e-12)
+
+
+def test_sample_weights_equal_repeated_rows_and_soft_onehot_equals_labels():
+    rng = np.random.default_rng(6)
+    z, y = planted(2000, 4, 1.3, rng)
+    counts = rng.integers(0, 4, 2000)
+    counts[0] = 1
+    weighted = fit_quiet(oc.TemperatureScaling(), z, y, sample_weight=counts.astype(float))
+    repeated = fit_quiet(
+        oc.TemperatureScaling(), np.repeat(z, counts, axis=0), np.repeat(y, counts)
+    )
+    assert weighted.beta_ == pytest.approx(repeated.beta_, rel=1e-12)
+    soft = fit_quiet(oc.TemperatureScaling(), z, np.eye(4)[y])
+    assert soft.beta_ == pytest.approx(fit_quiet(oc.TemperatureScaling(), z, y).beta_, rel=1e-12)
+
+
+def test_soft_targets_from_the_planted_model_give_its_temperature_exactly():
+    """With t = softmax(beta0 h) the gradient vanishes exactly at beta0 (oracle TS)."""
+    rng = np.random.default_rng(7)
+    z = 3.0 * rng.standard_normal((3000, 8))
+    for t0 in (0.1, 1.0, 30.0):
+        ts = fit_quiet(oc.TemperatureScaling(), z, softmax(z / t0, axis=1))
+        assert ts.temperature_ == pytest.approx(t0, rel=1e-11)
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1e-2, 1.0, 1e2, 1e4])
+def test_extreme_logit_scales_and_temperatures(scale):
+    """Huge logits (1e4) need logsumexp; tiny ones an optimum at T ~ 1e-6."""
+    rng = np.random.default_rng(8)
+    for t_rel in (0.05, 20.0):
+        z, y = planted(2000, 5, t_rel * scale, rng, scale=scale)
+        ts = fit_quiet(oc.TemperatureScaling(), z, y)
+        assert ts.beta_ == pytest.approx(oracle_beta(z, y), rel=1e-10)
+
+
+@pytest.mark.parametrize("n, k", [(3000, 2), (40, 10_000)])
+def test_two_and_ten_thousand_classes(n, k):
+    rng = np.random.default_rng(9)
+    z, y = planted(n, k, 2.0, rng)
+    ts = fit_quiet(oc.TemperatureScaling(), z, y)
+    assert ts.beta_ == pytest.approx(oracle_beta(z, y), rel=1e-10)
+
+
+def test_near_separable_data_converge_to_a_large_finite_beta():
+    rng = np.random.default_rng(10)
+    z = rng.standard_normal((5000, 6))
+    y = z.argmax(axis=1)
+    y[0] = (y[0] + 1) % 6  # one mistake: the optimum is finite but far out
+    ts = fit_quiet(oc.TemperatureScaling(), z, y)
+    assert ts.beta_ == pytest.approx(oracle_beta(z, y), rel=1e-10)
+    assert ts.beta_ > 5 and ts.n_iter_ <= 20
+
+
+def test_warm_start_path_on_a_subsample(monkeypatch):
+    monkeypatch.setattr(R, "_WARM_START_ELEMENTS", 2**10)
+    rng = np.random.default_rng(11)
+    z, y = planted(20_000, 5, 0.7, rng)
+    ts = fit_quiet(oc.TemperatureScaling(), z, y)
+    assert ts.beta_ == pytest.approx(oracle_beta(z, y), rel=1e-11)
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 30),
+    k=st.integers(2, 6),
+    scale=st.sampled_from([1e-3, 1.0, 50.0]),
+)
+def test_argmax_never_changes(seed, n, k, scale):
+    rng = np.random.default_rng(seed)
+    z = scale * rng.standard_normal((n, k))
+    y = rng.integers(0, k, n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        ts = oc.TemperatureScaling().fit(z, y)
+    if math.isfinite(ts.temperature_):
+        assert np.array_equal(ts.predict_proba(z).argmax(axis=1), z.argmax(axis=1))
+        assert np.array_equal(ts.transform(z).argmax(axis=1), z.argmax(axis=1))
+    else:  # T = inf: all logits become 0, every class ties
+        assert np.all(ts.transform(z) == 0)
+
+
+def test_float32_stays_float32_and_torch_input():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(12)
+    z, y = planted(1000, 4, 1.5, rng)
+    z32 = z.astype(np.float32)
+    ts = fit_quiet(oc.TemperatureScaling(), torch.from_numpy(z32), torch.from_numpy(y))
+    assert ts.beta_ == fit_quiet(oc.TemperatureScaling(), z32, y).beta_
+    out = ts.transform(torch.from_numpy(z32))
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32
+    assert ts.predict_proba(z32).dtype == np.float32
+    assert ts.transform(z).dtype == np.float64
+    np.testing.assert_allclose(ts.transform(z32), z32 / ts.temperature_, rtol=2e-7)
+
+
+# ----------------------------------------------------------------------------------------
+# Boundary cases
+# ----------------------------------------------------------------------------------------
+
+
+def test_separable_data_warn_and_return_the_documented_bound():
+    rng = np.random.default_rng(13)
+    k = 5
+    z = rng.standard_normal((200, k))
+    y = z.argmax(axis=1)
+    with pytest.warns(CalibrationWarning, match="separable"):
+        ts = oc.TemperatureScaling().fit(z, y)
+    top2 = np.sort(z, axis=1)[:, -2:]
+    margin = np.min(top2[:, 1] - top2[:, 0])
+    assert ts.temperature_ == pytest.approx(margin / math.log((k - 1) / EPS), rel=1e-14)
+    assert not ts.converged_ and ts.status_ == "separable"
+    # At that T the NLL is within float64 eps of its infimum 0 (checked in long double).
+    assert 0 < ld_nll(z, y, ts.beta_) <= EPS
+
+
+def test_labels_no_better_than_uniform_give_infinite_temperature():
+    rng = np.random.default_rng(14)
+    z = rng.standard_normal((300, 4))
+    with pytest.warns(CalibrationWarning, match="uniform"):
+        ts = oc.TemperatureScaling().fit(z, z.argmin(axis=1))
+    assert ts.temperature_ == math.inf and ts.beta_ == 0.0 and ts.status_ == "uniform"
+    np.testing.assert_array_equal(ts.predict_proba(z), np.full((300, 4), 0.25))
+    assert ts.nll_ == pytest.approx(math.log(4), rel=1e-15)
+    assert naive_grad(z, z.argmin(axis=1), 0.0) >= 0  # the criterion, independently
+
+
+def test_constant_logits_give_temperature_one():
+    with pytest.warns(CalibrationWarning, match="constant within every row"):
+        ts = oc.TemperatureScaling().fit(np.full((10, 3), 2.5), np.arange(10) % 3)
+    assert ts.temperature_ == 1.0 and ts.status_ == "flat" and ts.converged_
+    assert ts.nll_ == pytest.approx(math.log(3), rel=1e-15)
+
+
+def test_max_iter_reached_warns():
+    rng = np.random.default_rng(15)
+    z, y = planted(500, 4, 0.3, rng)
+    with pytest.warns(CalibrationWarning, match="did not reach the tolerance"):
+        ts = oc.TemperatureScaling(max_iter=1).fit(z, y)
+    assert not ts.converged_ and ts.status_ == "max_iter"
+
+
+# ----------------------------------------------------------------------------------------
+# Other methods
+# ----------------------------------------------------------------------------------------
+
+
+def test_ece_method_minimises_the_metrics_ece():
+    rng = np.random.default_rng(16)
+    z, y = planted(20_000, 5, 2.0, rng)
+    ts = fit_quiet(oc.TemperatureScaling(method="ece", n_bins=15), z, y)
+    nll_fit = fit_quiet(oc.TemperatureScaling(), z, y)
+
+    def ece(temperature):  # the public metric, an independent implementation
+        return oc.metrics.ece(softmax(z / temperature, axis=1), y, n_bins=15)
+
+    assert ts.ece_ == pytest.approx(ece(ts.temperature_), abs=1e-12)
+    assert ts.ece_ <= ece(nll_fit.temperature_) + 1e-15
+    assert ts.ece_ <= ece(1.0) + 1e-15
+    # Locally minimal: no better value on a fine grid of +-2% around it.
+    for factor in np.linspace(0.98, 1.02, 41):
+        assert ts.ece_ <= ece(ts.temperature_ * factor) + 1e-15
+    # The planted model is calibrated at T0 = 2; the ECE-minimising T is near it (the ECE of
+    # 20000 samples at T0 is ~0.01, which moves its minimiser by a few percent at most).
+    assert abs(ts.temperature_ / 2.0 - 1.0) < 0.1
+    assert ts.nll_ == pytest.approx(naive_nll(z, y, ts.beta_), rel=1e-13)
+
+
+def test_paper_lbfgs_barely_moves_on_interpolating_logits():
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(17)
+    n, k, margin = 5000, 10, 15.0
+    yhat = rng.integers(0, k, n)
+    y = np.where(rng.random(n) < 0.6, yhat, (yhat + rng.integers(1, k, n)) % k)
+    h = (margin * np.eye(k)[yhat]).astype(np.float32)
+    ts = oc.TemperatureScaling(method="paper-lbfgs").fit(h, y)
+    acc = np.mean(y == yhat)
+    t_star = margin / math.log(acc * (k - 1) / (1 - acc))  # the NLL optimum, about 5.8
+    assert ts.converged_temperature_ == pytest.approx(t_star, rel=1e-10)
+    assert t_star > 4
+    assert 1.0 < ts.temperature_ < 1.5  # THEORY.md 3: "moves T from 1 to about 1.1"
+    assert not ts.converged_
+    gap = naive_nll(h.astype(float), y, ts.beta_) - naive_nll(h.astype(float), y, 1 / t_star)
+    assert ts.converged_nll_gap_ == pytest.approx(gap, rel=1e-10)
+    assert gap > 0.1
+
+
+def test_paper_lbfgs_without_torch_raises(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(ImportError, match="needs PyTorch"):
+        oc.TemperatureScaling(method="paper-lbfgs").fit(np.eye(3), np.arange(3))
+
+
+@pytest.mark.peers
+def test_agrees_with_sklearn_temperature_calibration():
+    sklearn = pytest.importorskip("sklearn")
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+
+    if "temperature" not in CalibratedClassifierCV._parameter_constraints["method"][0].options:
+        pytest.skip(f"scikit-learn {sklearn.__version__} has no method='temperature'")
+
+    class Logits(ClassifierMixin, BaseEstimator):  # decision_function returns its input
+        def fit(self, X, y):
+            self.classes_ = np.unique(y)
+            return self
+
+        def decision_function(self, X):
+            return X
+
+        def predict(self, X):
+            return self.classes_[np.argmax(X, axis=1)]
+
+    rng = np.random.default_rng(18)
+    z, y = planted(5000, 4, 1.8, rng)
+    cal = CalibratedClassifierCV(FrozenEstimator(Logits().fit(z, y)), method="temperature")
+    cal.fit(z, y)
+    beta_sklearn = float(cal.calibrated_classifiers_[0].calibrators[0].beta_)
+    ts = fit_quiet(oc.TemperatureScaling(), z, y)
+    # sklearn minimises the loss with bounded Brent on log beta: sqrt(eps)-accurate (~1e-8).
+    assert ts.beta_ == pytest.approx(beta_sklearn, rel=1e-6)
+
+
+def test_vector_scaling_is_stationary_and_beats_temperature_scaling():
+    rng = np.random.default_rng(19)
+    n, k = 4000, 4
+    z = rng.standard_normal((n, k))
+    planted_logits = z * [2.0, 1.0, 0.5, 1.5] + [0.0, 0.5, -0.5, 0.2]
+    y = np.argmax(planted_logits + rng.gumbel(size=(n, k)), axis=1)
+    vs = fit_quiet(oc.VectorScaling(), z, y)
+    ts = fit_quiet(oc.TemperatureScaling(), z, y)
+    coef, bias = vs.coef_, vs.intercept_
+
+    def nll(w, b):
+        return -np.mean(log_softmax(z * w + b, axis=1)[np.arange(n), y])
+
+    assert vs.nll_ == pytest.approx(nll(coef, bias), rel=1e-13)
+    assert vs.nll_ <= ts.nll_ + 1e-12  # TS is vector scaling with w = beta 1, b = 0
+    assert abs(bias.sum()) < 1e-12
+    # Stationary: central differences of the naive NLL vanish (truncation ~1e-10, rounding
+    # eps / 1e-5 ~ 2e-11; the fit stops at gradient 1e-10).
+    for j in range(2 * k):
+        e = np.zeros(2 * k)
+        e[j] = 1e-5
+        up = nll(coef + e[:k], bias + e[k:])
+        down = nll(coef - e[:k], bias - e[k:])
+        assert abs(up - down) / 2e-5 < 1e-7
+    p = vs.predict_proba(z)
+    np.testing.assert_allclose(p, softmax(z * coef + bias, axis=1), rtol=1e-12)
+    assert vs.transform(z.astype(np.float32)).dtype == np.float32
+
+
+def test_vector_scaling_weights_equal_repeats_and_soft_targets():
+    rng = np.random.default_rng(20)
+    z = rng.standard_normal((600, 3))
+    y = np.argmax(z + rng.gumbel(size=(600, 3)), axis=1)
+    counts = rng.integers(1, 3, 600)
+    a = fit_quiet(oc.VectorScaling(), z, y, sample_weight=counts)
+    b = fit_quiet(oc.VectorScaling(), np.repeat(z, counts, axis=0), np.repeat(y, counts))
+    c = fit_quiet(oc.VectorScaling(), z, np.eye(3)[y], sample_weight=counts)
+    # Same convex objective; L-BFGS stops at gradient 1e-10, so parameters agree to ~1e-8.
+    np.testing.assert_allclose(a.coef_, b.coef_, atol=1e-7)
+    np.testing.assert_allclose(a.coef_, c.coef_, atol=1e-7)
+    assert a.nll_ == pytest.approx(b.nll_, rel=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["top-label", "one-vs-rest"])
+def test_histogram_binning_matches_a_brute_force_loop(mode):
+    rng = np.random.default_rng(21)
+    n, k, n_bins = 300, 3, 5
+    z = 2.0 * rng.standard_normal((n, k))
+    y = np.argmax(z + rng.gumbel(size=(n, k)), axis=1)
+    w = rng.random(n)
+    hb = oc.HistogramBinning(n_bins=n_bins, mode=mode).fit(z, y, sample_weight=w)
+    p = softmax(z, axis=1)
+
+    def bin_of(v):  # (b/M, (b+1)/M], 0 in the first bin
+        for b in range(n_bins):
+            if v <= (b + 1) / n_bins:
+                return b
+        return n_bins - 1
+
+    z_new = 2.0 * rng.standard_normal((50, k))
+    q = softmax(z_new, axis=1)
+    out = hb.predict_proba(z_new)
+    for i in range(50):
+        if mode == "top-label":
+            c = int(np.argmax(q[i]))
+            b = bin_of(q[i, c])
+            members = [j for j in range(n) if bin_of(p[j].max()) == b]
+            if members:
+                hits = sum(w[j] * (y[j] == p[j].argmax()) for j in members)
+                top = hits / sum(w[j] for j in members)
+            else:
+                top = q[i, c]
+            expected = q[i] * (1 - top) / (1 - q[i, c])
+            expected[c] = top
+        else:
+            expected = np.empty(k)
+            for c in range(k):
+                b = bin_of(q[i, c])
+                members = [j for j in range(n) if bin_of(p[j, c]) == b]
+                if members:
+                    hits = sum(w[j] * (y[j] == c) for j in members)
+                    expected[c] = hits / sum(w[j] for j in members)
+                else:
+                    expected[c] = q[i, c]
+            expected = expected / expected.sum()
+        np.testing.assert_allclose(out[i], expected, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(out.sum(axis=1), 1.0, rtol=1e-14)
+    np.testing.assert_allclose(softmax(hb.transform(z_new), axis=1), out, rtol=1e-12)
+
+
+def test_histogram_binning_top_label_is_calibrated_in_sample():
+    """After top-label binning, each bin's confidence equals its accuracy: zero ECE in sample."""
+    rng = np.random.default_rng(22)
+    z = 3.0 * rng.standard_normal((5000, 2))
+    y = np.argmax(z / 3.0 + rng.gumbel(size=(5000, 2)), axis=1)
+    hb = oc.HistogramBinning(n_bins=10).fit(z, y)
+    assert oc.metrics.ece(hb.predict_proba(z), y, n_bins=10) < 1e-12
+
+
+# ----------------------------------------------------------------------------------------
+# Errors
+# ----------------------------------------------------------------------------------------
+
+Z = np.array([[1.0, 0.0, -1.0], [0.5, 0.2, 0.1], [0.0, 2.0, 1.0]])
+Y = np.array([0, 2, 1])
+
+
+@pytest.mark.parametrize(
+    "kwargs, logits, y, match",
+    [
+        ({"method": "brier"}, Z, Y, "'method' parameter of TemperatureScaling.fit must be one of"),
+        ({"n_bins": 0}, Z, Y, "'n_bins' parameter .* must be an int >= 1. Got 0"),
+        ({"n_bins": 2.5}, Z, Y, "'n_bins' parameter .* must be an int >= 1. Got 2.5"),
+        ({"tol": 0.0}, Z, Y, "'tol' parameter .* in \\(0.0, 1.0\\)"),
+        ({"max_iter": 0}, Z, Y, "'max_iter' parameter .* must be an int >= 1"),
+        ({}, np.array([[np.nan, 0.0], [0.0, 1.0]]), np.array([0, 1]), "only finite values"),
+        ({}, np.array([[np.inf, 0.0], [0.0, 1.0]]), np.array([0, 1]), "only finite values"),
+        ({}, np.zeros(3), Y, "must be a 2-D array"),
+        ({}, np.zeros((3, 1)), Y, "at least 2 classes"),
+        ({}, np.zeros((0, 3)), np.zeros(0, int), "non-empty array"),
+        ({}, Z, np.array([0, 3, 1]), "class labels in \\[0, 3\\). Got label 3"),
+        ({}, Z, np.array([0, -1, 1]), "Got label -1"),
+        ({}, Z, np.array([0, 1]), "one label per sample \\(3\\). Got 2"),
+        ({}, Z, np.array([0.0, 1.0, 2.0]), "integer class labels"),
+        ({}, Z, np.array([[0.5, 0.6, 0.0]] * 3), "rows summing to 1"),
+        ({}, Z, np.full((2, 3), 1 / 3), "one row per sample \\(3\\)"),
+        ({}, Z, np.full((3, 2), 0.5), "must have 3 columns"),
+        ({}, Z, np.zeros((3, 3, 1), int), "1-D array of class labels"),
+    ],
+)
+def test_fit_errors(kwargs, logits, y, match):
+    with pytest.raises(ValueError, match=match):
+        oc.TemperatureScaling(**kwargs).fit(logits, y)
+
+
+@pytest.mark.parametrize(
+    "weight, match",
+    [
+        (np.array([1.0, -1.0, 1.0]), "non-negative with a positive sum"),
+        (np.zeros(3), "non-negative with a positive sum"),
+        (np.ones(2), "one weight per sample \\(3\\)"),
+        (np.array([1.0, np.nan, 1.0]), "only finite values"),
+    ],
+)
+def test_sample_weight_errors(weight, match):
+    for estimator in (oc.TemperatureScaling(), oc.VectorScaling(), oc.HistogramBinning()):
+        with pytest.raises(ValueError, match=match):
+            estimator.fit(Z, Y, sample_weight=weight)
+
+
+@pytest.mark.parametrize(
+    "estimator", [oc.TemperatureScaling, oc.VectorScaling, oc.HistogramBinning]
+)
+def test_transform_before_fit_and_with_other_k(estimator):
+    with pytest.raises(RuntimeError, match="not fitted yet. Call 'fit' before"):
+        estimator().transform(Z)
+    with pytest.raises(RuntimeError, match="not fitted yet"):
+        estimator().predict_proba(Z)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CalibrationWarning)
+        fitted = estimator().fit(Z, Y)
+    with pytest.raises(ValueError, match="must have 3 columns"):
+        fitted.transform(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="only finite values"):
+        fitted.predict_proba(np.array([[0.0, np.nan, 1.0]]))
+
+
+def test_other_estimator_parameter_errors():
+    with pytest.raises(ValueError, match="'max_iter' parameter of VectorScaling.fit"):
+        oc.VectorScaling(max_iter=0).fit(Z, Y)
+    with pytest.raises(ValueError, match="'tol' parameter of VectorScaling.fit"):
+        oc.VectorScaling(tol=2.0).fit(Z, Y)
+    with pytest.raises(ValueError, match="'mode' parameter of HistogramBinning.fit"):
+        oc.HistogramBinning(mode="isotonic").fit(Z, Y)
+    with pytest.raises(ValueError, match="'n_bins' parameter of HistogramBinning.fit"):
+        oc.HistogramBinning(n_bins=0).fit(Z, Y)
+
+
+def test_internal_solver_rejects_infinite_targets():
+    h = np.array([[0.0, -np.inf], [0.0, 1.0]])
+
+    def solve(logits, target):
+        data = R._Data.from_arrays(logits, target, None, allow_inf=True)
+        return R._solve(data, rtol=None, max_iter=10)
+
+    with pytest.raises(ValueError, match="infinite at every temperature"):
+        solve(h, np.array([1, 0]))
+    with pytest.raises(ValueError, match="infinite at every temperature"):
+        solve(h, np.array([[0.5, 0.5], [1.0, 0.0]]))
+    with pytest.raises(ValueError, match="NaN or \\+inf"):
+        solve(np.array([[np.nan, 0.0]]), np.array([0]))
+    with pytest.raises(ValueError, match="at least one finite entry"):
+        solve(np.array([[-np.inf, -np.inf]]), np.array([0]))
+
+
+def test_paper_lbfgs_nonpositive_temperature_raises(monkeypatch):
+    torch = pytest.importorskip("torch")
+
+    class Broken(torch.optim.LBFGS):
+        def step(self, closure):
+            with torch.no_grad():
+                self.param_groups[0]["params"][0].fill_(-1.0)
+
+    monkeypatch.setattr(torch.optim, "LBFGS", Broken)
+    with pytest.raises(RuntimeError, match="gave a temperature of -1.0"):
+        oc.TemperatureScaling(method="paper-lbfgs").fit(Z, Y)
