@@ -29,9 +29,17 @@ _EXPORTS = {
     "oracle_temperature": "population",
     "PopulationKL": "population",
     "OracleTemperature": "population",
+    "population_accuracy": "population",
+    "HardInterpolator": "interpolators",
+    "SoftInterpolator": "interpolators",
+    "MixupOptimum": "mixup",
+    "EmpiricalMixupOptimum": "mixup",
+    "EmpiricalDMixupOptimum": "mixup",
+    "MixupAtoms": "mixup",
 }
 _SUBMODULES = {"metrics", "distributions", "predictors", "estimate", "plotting", "nets",
-               "recalibration", "population"}
+               "recalibration", "population", "interpolators",
+               "mixup"}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)
 

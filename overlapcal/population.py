@@ -1,7 +1,8 @@
 """Population functionals of a predictor under a distribution with a known posterior.
 
-THEORY.md 2.1 and 4.3. The KL risk ``R(g) = E_X[ KL(eta(X) || g(X)) ]`` and the oracle
-temperature ``argmin_T R(g_T)``, each with the two parts of Proposition 1b:
+THEORY.md 1, 2.1 and 4.3. The accuracy ``A(g) = E_X[eta(X)_{argmax g(X)}]``
+(:func:`population_accuracy`), the KL risk ``R(g) = E_X[ KL(eta(X) || g(X)) ]`` and the oracle
+temperature ``argmin_T R(g_T)``, the last two with the two parts of Proposition 1b:
 
     KL(eta || g) = KL(Bern(eta_yhat) || Bern(g_yhat)) + (1 - eta_yhat) KL(eta~ || g~),
 
@@ -18,7 +19,8 @@ applies):
   breakpoints both ``eta`` and ``g`` are constant, so ``R`` is a finite sum of
   ``mass * KL(eta || g(midpoint))``.
 - ``"quadrature"``: 1-D segments but a predictor that varies continuously: adaptive
-  Gauss-Legendre on each segment (absolute error below ``1e-10``, estimated; see
+  Gauss-Legendre on each segment, cut first at ``predictor.smooth_breakpoints()`` when the
+  predictor knows where its logits jump or kink (absolute error below ``1e-10``, estimated; see
   :func:`population_kl`).
 - ``"monte-carlo"``: ``X_i ~ pi_X`` and ``R ~ mean_i KL(eta(X_i) || g(X_i))`` with its standard
   error; no label noise enters since ``eta`` is known.
@@ -39,7 +41,10 @@ from .distributions.base import Distribution
 from .estimate import Estimate
 from .recalibration import _Data, _solve, _temperature, _warn_status
 
-__all__ = ["population_kl", "oracle_temperature", "PopulationKL", "OracleTemperature"]
+__all__ = [
+    "population_kl", "oracle_temperature", "population_accuracy", "PopulationKL",
+    "OracleTemperature",
+]
 
 _METHODS = ("auto", "exact", "quadrature", "monte-carlo")
 
@@ -51,7 +56,7 @@ _CHUNK_ELEMENTS = 2**20
 _CACHE_ELEMENTS = 2**23
 
 #: Quadrature: absolute error budget of the integral, Gauss-Legendre orders compared on each
-#: panel, and the most panels before giving up refining.
+#: panel, and the most panels added by refinement before giving up.
 _QUAD_ATOL = 1e-11
 _QUAD_ORDERS = (20, 40)
 _QUAD_MAX_PANELS = 2**16
@@ -166,17 +171,21 @@ def _kl_parts(logits: np.ndarray, eta: np.ndarray, beta: float = 1.0):
 
 
 class _Accumulator:
-    """Weighted sums (deterministic designs) or means with standard errors (Monte Carlo)."""
+    """Weighted sums (deterministic designs) or means with standard errors (Monte Carlo).
 
-    def __init__(self, method: str):
+    Accumulates ``n_parts`` per-row quantities at once (the KL and its two parts, or one
+    accuracy term); ``weight_coarse`` (quadrature) applies to the first part only.
+    """
+
+    def __init__(self, method: str, n_parts: int = 3):
         self.method = method
-        self.sums = np.zeros(3)
-        self.squares = np.zeros(3)
+        self.sums = np.zeros(n_parts)
+        self.squares = np.zeros(n_parts)
         self.coarse = 0.0
         self.n = 0
 
     def add(self, parts, weight, weight_coarse=None):
-        values = np.vstack(parts)  # (3, m)
+        values = np.vstack(parts)  # (n_parts, m)
         if weight is None:
             self.sums += values.sum(axis=1)
             self.squares += np.square(values).sum(axis=1)
@@ -189,18 +198,22 @@ class _Accumulator:
                     self.coarse += float(coarse.sum())
         self.n += values.shape[1]
 
-    def result(self) -> PopulationKL:
+    def moments(self):
+        """``(values, stderrs, n_samples)``: means and standard errors (Monte Carlo) or the
+        weighted sums with zero error (deterministic designs, ``n_samples`` None)."""
         if self.method == "monte-carlo":
             n = self.n
             mean = self.sums / n
             with np.errstate(invalid="ignore"):
                 var = np.maximum(self.squares / n - mean * mean, 0.0) * n / (n - 1)
             se = np.sqrt(var / n)
-            se = np.where(np.isfinite(mean), se, math.nan)
-            return PopulationKL(float(mean[0]), float(se[0]), self.method, n,
-                                float(mean[1]), float(se[1]), float(mean[2]), float(se[2]))
-        s = self.sums
-        return PopulationKL(float(s[0]), 0.0, self.method, None, float(s[1]), 0.0, float(s[2]), 0.0)
+            return mean, np.where(np.isfinite(mean), se, math.nan), n
+        return self.sums, np.zeros_like(self.sums), None
+
+    def result(self) -> PopulationKL:
+        v, se, n = self.moments()
+        return PopulationKL(float(v[0]), float(se[0]), self.method, n,
+                            float(v[1]), float(se[1]), float(v[2]), float(se[2]))
 
 
 # ----------------------------------------------------------------------------------------
@@ -236,8 +249,10 @@ def _array_design(method, X, posterior, index, weight, weight_coarse, n_classes)
     return _Design(method, len(starts), chunk, X.shape[0])
 
 
-def _breakpoints(predictor, caller):
-    method = getattr(predictor, "breakpoints", None)
+def _breakpoints(predictor, caller, name="breakpoints"):
+    """``predictor.<name>()`` (``breakpoints`` or ``smooth_breakpoints``) checked and sorted,
+    or None when the predictor has no such method or it returns None."""
+    method = getattr(predictor, name, None)
     if not callable(method):
         return None
     points = method()
@@ -246,14 +261,18 @@ def _breakpoints(predictor, caller):
     points = np.asarray(points, dtype=float)
     if points.ndim != 1 or not np.isfinite(points).all():
         raise ValueError(
-            f"The predictor's breakpoints() must return a 1-D array of finite x-values or None "
+            f"The predictor's {name}() must return a 1-D array of finite x-values or None "
             f"(in {caller}). Got an array of shape {points.shape} instead."
         )
     return np.unique(points)
 
 
-def _exact_design(segments, points, n_classes) -> _Design:
-    """Sub-intervals between merged breakpoints: ``mass = density * length`` at each midpoint."""
+def _sub_intervals(segments, points):
+    """The segments cut at ``points``: ``(a, b, r)``, sub-interval ends and segment index.
+
+    Only sub-intervals of positive length inside a segment are kept, so ``eta`` is constant on
+    each, and so is a predictor whose breakpoints are ``points``.
+    """
     inside = points[(points > segments.left[0]) & (points < segments.right[-1])]
     knots = np.unique(np.concatenate([segments.left, segments.right, inside]))
     a, b = knots[:-1], knots[1:]
@@ -261,7 +280,13 @@ def _exact_design(segments, points, n_classes) -> _Design:
     r = np.searchsorted(segments.left, mid, side="right") - 1
     keep = (r >= 0) & (b > a)
     keep[keep] &= mid[keep] < segments.right[r[keep]]
-    a, b, mid, r = a[keep], b[keep], mid[keep], r[keep]
+    return a[keep], b[keep], r[keep]
+
+
+def _exact_design(segments, points, n_classes) -> _Design:
+    """Sub-intervals between merged breakpoints: ``mass = density * length`` at each midpoint."""
+    a, b, r = _sub_intervals(segments, points)
+    mid = 0.5 * (a + b)
     mass = segments.density[r] * (b - a)
     return _array_design("exact", mid[:, None], segments.posterior, r, mass, None, n_classes)
 
@@ -269,16 +294,19 @@ def _exact_design(segments, points, n_classes) -> _Design:
 def _quadrature_design(predictor, segments, n_classes, caller) -> _Design:
     """Adaptive Gauss-Legendre on the segments for the KL integrand of ``predictor``.
 
-    Each panel is integrated with orders 20 and 40; a panel whose two results differ by more
-    than its share ``_QUAD_ATOL * length / total_length`` of the budget is halved. The design
-    holds both node sets (order-40 weights in ``weight``, order-20 in ``weight_coarse``) so any
-    later integral on it comes with the same error estimate.
+    The first panels are the segments cut at ``predictor.smooth_breakpoints()`` when it has one
+    (points between which its logits are smooth, e.g. the cells of a soft interpolator), so no
+    panel has to resolve a jump. Each panel is integrated with orders 20 and 40; a panel whose two
+    results differ by more than its share ``_QUAD_ATOL * length / total_length`` of the budget is
+    halved. The design holds both node sets (order-40 weights in ``weight``, order-20 in
+    ``weight_coarse``) so any later integral on it comes with the same error estimate.
     """
     (x1, w1), (x2, w2) = (np.polynomial.legendre.leggauss(q) for q in _QUAD_ORDERS)
     nodes = np.concatenate([x1, x2])
-    a, b = segments.left.copy(), segments.right.copy()
-    r = np.arange(a.size)
-    length = float(np.sum(b - a))
+    smooth = _breakpoints(predictor, caller, "smooth_breakpoints")
+    a, b, r = _sub_intervals(segments, np.empty(0) if smooth is None else smooth)
+    length = float(np.sum(segments.right - segments.left))
+    max_panels = a.size + _QUAD_MAX_PANELS
     done_a, done_b, done_r = [], [], []
     while a.size:
         X, index, wf, wc = _panel_nodes(a, b, r, segments, nodes, w1, w2)
@@ -296,7 +324,7 @@ def _quadrature_design(predictor, segments, n_classes, caller) -> _Design:
             err = np.abs(fine - coarse)
         good = (err <= _QUAD_ATOL * (b - a) / length) | ~np.isfinite(fine)
         n_panels = sum(len(x) for x in done_a) + a.size
-        if n_panels >= _QUAD_MAX_PANELS or np.all(good):
+        if n_panels >= max_panels or np.all(good):
             good[:] = True
         done_a.append(a[good])
         done_b.append(b[good])
@@ -369,7 +397,7 @@ def _make_design(predictor, dist, method, n_samples, rng, caller) -> _Design:
 # ----------------------------------------------------------------------------------------
 
 
-def _check_inputs(predictor, dist, method, n_samples, rng, caller):
+def _check_inputs(predictor, dist, method, n_samples, rng, caller, methods=_METHODS):
     if not isinstance(dist, Distribution):
         raise TypeError(
             f"The 'dist' parameter of {caller} must be an overlapcal Distribution. "
@@ -388,7 +416,7 @@ def _check_inputs(predictor, dist, method, n_samples, rng, caller):
                 f"The 'predictor' parameter of {caller} must have {attribute} = {expected} to "
                 f"match the distribution. Got {value} instead."
             )
-    method = check_option(method, "method", caller, _METHODS)
+    method = check_option(method, "method", caller, methods)
     n_samples = check_int(n_samples, "n_samples", caller, low=2)
     return method, n_samples, check_random_state(rng)
 
@@ -411,13 +439,21 @@ def _logits(predictor, X, n_classes, caller):
     return h
 
 
-def _estimate(predictor, design, n_classes, beta, caller) -> PopulationKL:
-    acc = _Accumulator(design.method)
+def _accumulate(design, values, n_parts) -> _Accumulator:
+    """Sum ``values(X, eta) -> n_parts arrays of shape (m,)`` over the design's chunks."""
+    acc = _Accumulator(design.method, n_parts)
     for j in range(design.n_chunks):
         X, eta, w, wc = design.chunk(j)
         if X.shape[0] == 0:
             continue
-        acc.add(_kl_parts(_logits(predictor, X, n_classes, caller), eta, beta), w, wc)
+        acc.add(values(X, eta), w, wc)
+    return acc
+
+
+def _estimate(predictor, design, n_classes, beta, caller) -> PopulationKL:
+    acc = _accumulate(
+        design, lambda X, eta: _kl_parts(_logits(predictor, X, n_classes, caller), eta, beta), 3
+    )
     result = acc.result()
     if design.method == "quadrature" and math.isfinite(result.value):
         error = abs(result.value - acc.coarse)
@@ -481,7 +517,9 @@ def population_kl(predictor, dist, *, n_samples=100_000, rng=None, method="auto"
     ``g`` gives probability 0 to a possible class. The exact path is exact up to float64
     rounding of the interval ends; the quadrature path compares Gauss-Legendre orders 20 and 40
     on each panel and halves panels until the estimated absolute error is below ``1e-11``
-    overall (at most ``2**16`` panels), and reports the order-40 sum.
+    overall (at most ``2**16`` panels besides the initial ones: the segments, cut at
+    ``predictor.smooth_breakpoints()`` when the predictor has that method), and reports the
+    order-40 sum.
 
     Examples
     --------
@@ -619,3 +657,78 @@ def oracle_temperature(predictor, dist, *, n_samples=100_000, rng=None, method="
         converged=sol.converged,
         status=sol.status,
     )
+
+
+def population_accuracy(predictor, dist, *, n_samples=100_000, rng=None,
+                        method="auto") -> Estimate:
+    """The accuracy ``A(g) = P(Y = argmax g(X)) = E_X[eta(X)_{argmax g(X)}]`` of a predictor.
+
+    Parameters
+    ----------
+    predictor : Predictor
+        Anything with ``logits(X) -> (n, k)``; ``argmax`` takes the smallest index on ties (as
+        :meth:`overlapcal.Predictor.predict` and the top-label part of :func:`population_kl`).
+        A piecewise-constant 1-feature predictor exposes ``breakpoints()`` for the exact path.
+    dist : Distribution
+        Supplies ``pi_X`` (``sample``) and ``eta`` (``posterior`` or ``segments``).
+    n_samples : int, default=100_000
+        Draws for Monte Carlo (``>= 2``); ignored by the exact method.
+    rng : None, int, SeedSequence or Generator, optional
+        Randomness of Monte Carlo (the draws of :func:`population_kl` with the same seed).
+    method : {"auto", "exact", "monte-carlo"}, default="auto"
+        ``"exact"``: a 1-feature distribution with ``segments()`` and a predictor with
+        ``breakpoints()``; ``"auto"`` uses it when it applies and Monte Carlo otherwise. There is
+        no quadrature path: the integrand jumps wherever the argmax does.
+
+    Returns
+    -------
+    Estimate
+        ``value``, ``stderr`` (0 for ``"exact"``), ``method`` and ``n_samples``.
+
+    Raises
+    ------
+    TypeError
+        If ``dist`` is not a Distribution or ``predictor`` has no ``logits``; a bad ``rng``.
+    ValueError
+        For a bad ``method`` or ``n_samples``, ``"exact"`` where it does not apply, a predictor
+        whose ``n_classes_`` / ``n_features_in_`` do not match the distribution, or logits that
+        are NaN, ``+inf`` or ``-inf`` on a whole row.
+
+    Notes
+    -----
+    THEORY.md 1: ``A(g) = P(Y = argmax g(X))``; conditioning on ``X``,
+    ``A = E_X[eta(X)_{yhat(X)}]``. The exact path is the finite sum
+    ``sum_j mass_j eta_j[yhat(mid_j)]`` over the segments cut at the predictor's breakpoints (the
+    design of :func:`population_kl`); Monte Carlo averages ``eta(X_i)_{yhat(X_i)}`` over
+    ``X_i ~ pi_X``, which has no label noise (its variance is at most that of the 0/1 loss).
+    ``A`` is the quantity of Proposition 1 (the oracle temperature of a hard interpolator puts
+    ``p = A`` on its label) and of Corollary 2 (``A <= A*``, the Bayes accuracy).
+
+    Examples
+    --------
+    >>> import numpy as np, overlapcal as oc
+    >>> dist = oc.OverlappingUniform(4, overlap=0.5)
+    >>> acc = oc.population_accuracy(oc.BayesPredictor(dist), dist)  # exact: segments
+    >>> print(f"{acc.value:.4f} {acc.method} {dist.bayes_accuracy().value:.4f}")
+    0.7500 exact 0.7500
+    >>> mc = oc.population_accuracy(oc.BayesPredictor(dist), dist, method="monte-carlo",
+    ...                             n_samples=10_000, rng=0)
+    >>> abs(mc.value - 0.75) < 4 * mc.stderr
+    True
+    """
+    caller = "population_accuracy"
+    method, n_samples, rng = _check_inputs(predictor, dist, method, n_samples, rng, caller,
+                                           ("auto", "exact", "monte-carlo"))
+    k = dist.n_classes
+    if method == "auto":
+        exact = (dist.n_features == 1 and dist.segments() is not None
+                 and _breakpoints(predictor, caller) is not None)
+        method = "exact" if exact else "monte-carlo"
+    design = _make_design(predictor, dist, method, n_samples, rng, caller)
+
+    def correct(X, eta):
+        yhat = np.argmax(_logits(predictor, X, k, caller), axis=1)
+        return (eta[np.arange(X.shape[0]), yhat],)
+
+    v, se, n = _accumulate(design, correct, 1).moments()
+    return Estimate(float(v[0]), float(se[0]), design.method, n)

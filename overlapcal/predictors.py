@@ -63,6 +63,15 @@ class Predictor(ABC):
         """
         return None
 
+    def smooth_breakpoints(self) -> np.ndarray | None:
+        """Sorted x-values between which the logits of a 1-feature predictor are smooth, or None.
+
+        Where the logits jump or have a kink (a soft nearest-neighbour interpolator), the
+        adaptive quadrature of :func:`overlapcal.population_kl` starts its panels at these
+        points instead of refining around them. None (the default): no such information.
+        """
+        return None
+
 
 class TemperatureScaled(Predictor):
     """``g_T(x) = softmax(h(x) / T)`` for a wrapped predictor ``h`` and temperature ``T > 0``.
@@ -105,6 +114,11 @@ class TemperatureScaled(Predictor):
     def breakpoints(self) -> np.ndarray | None:
         """The wrapped predictor's breakpoints: dividing logits by ``T`` moves none of them."""
         inner = getattr(self.predictor, "breakpoints", None)
+        return inner() if callable(inner) else None
+
+    def smooth_breakpoints(self) -> np.ndarray | None:
+        """The wrapped predictor's smooth breakpoints (dividing by ``T`` keeps them)."""
+        inner = getattr(self.predictor, "smooth_breakpoints", None)
         return inner() if callable(inner) else None
 
 
