@@ -46,6 +46,11 @@ binned sums with those weights, so ``probs`` is read once whatever ``n_bootstrap
 Inputs are probabilities. :func:`nll` and :func:`kl_to_posterior`, whose values depend on the
 smallest probabilities, also take logits with ``from_logits=True`` (exact where the softmax
 underflows); for the binned metrics pass ``softmax(logits)``, which loses nothing they use.
+
+The numbers behind reliability diagrams come from :func:`reliability_curve` (binned, with the
+bins of :func:`ece`), :func:`classwise_reliability_curves` (one per class, the bins of
+:func:`classwise_ece`) and :func:`smooth_reliability_curve` (the kernel of :func:`smooth_ece`);
+``overlapcal.plotting`` draws them.
 """
 
 from __future__ import annotations
@@ -88,6 +93,11 @@ __all__ = [
     "kl_to_posterior",
     "bootstrap",
     "BootstrapResult",
+    "reliability_curve",
+    "classwise_reliability_curves",
+    "smooth_reliability_curve",
+    "ReliabilityCurve",
+    "SmoothReliabilityCurve",
 ]
 
 #: Bytes of ``probs`` processed at once by the chunked passes (validation and the metric's own
@@ -1317,3 +1327,670 @@ _TOP_LABEL_EVALUATORS.update({
     smooth_ece: _smooth_evaluator,
 })
 _PER_SAMPLE.update({negative_log_likelihood, brier_score, kl_to_posterior})
+
+
+# --------------------------------------------------------------------------------------------
+# Reliability curves: the numbers behind reliability diagrams (drawn by overlapcal.plotting)
+# --------------------------------------------------------------------------------------------
+
+#: Bytes of resampled indices processed at once by the vectorized curve bootstraps.
+_CURVE_BOOTSTRAP_BYTES = 1 << 23
+#: Smoothed accuracy is NaN where the smoothed density of confidences is below this fraction of
+#: its maximum (no data within ~6 bandwidths: the ratio of smoothed sums would be round-off).
+_SMOOTH_DENSITY_FLOOR = 1e-9
+#: Fourier terms of the smoothed masses whose Gaussian multiplier is below exp(-50) ~ 2e-22
+#: are dropped when the curve is evaluated at arbitrary points.
+_SMOOTH_MAX_EXPONENT = 50.0
+#: Rows of the cosine matrix built at once when evaluating the smoothed masses.
+_COSINE_BLOCK_BYTES = 1 << 23
+
+
+def _readonly(array):
+    if array is not None:
+        array.setflags(write=False)
+    return array
+
+
+def _check_band(n_bootstrap, confidence, rng, caller):
+    if n_bootstrap is not None:
+        n_bootstrap = check_int(n_bootstrap, "n_bootstrap", caller, low=2)
+    confidence = check_real(confidence, "confidence", caller, low=0.0, high=1.0,
+                            low_inclusive=False, high_inclusive=False)
+    return n_bootstrap, confidence, check_random_state(rng)
+
+
+def _percentile_band(samples: np.ndarray, confidence: float):
+    """Per-column percentile interval of bootstrap replicates, ignoring NaN (empty) replicates.
+
+    Columns whose replicates are all NaN get a NaN band (no warning).
+    """
+    alpha = 0.5 * (1.0 - confidence)
+    lower = np.full(samples.shape[1], np.nan)
+    upper = np.full(samples.shape[1], np.nan)
+    ok = ~np.isnan(samples).all(axis=0)
+    if ok.any():
+        lower[ok], upper[ok] = np.nanquantile(samples[:, ok], [alpha, 1.0 - alpha], axis=0)
+    return lower, upper
+
+
+def _replicate_rows(n_bootstrap: int, n: int, extra: int = 0) -> int:
+    """Replicates per vectorized chunk: about ``_CURVE_BOOTSTRAP_BYTES`` of float64 per array."""
+    return max(1, min(n_bootstrap, _CURVE_BOOTSTRAP_BYTES // (8 * max(n, extra, 1))))
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class ReliabilityCurve:
+    """A binned reliability curve: per-bin counts, mean confidence and accuracy.
+
+    Made by :func:`reliability_curve` (top-label) and :func:`classwise_reliability_curves`
+    (one per class); drawn by :func:`overlapcal.plotting.reliability_diagram`. Arrays are
+    float64 (int64 for ``count``) and read-only.
+
+    Attributes
+    ----------
+    edges : ndarray, shape (m + 1,)
+        Bin edges ``0 = e_0 <= e_1 <= ... <= e_m = 1``; bins are right-closed,
+        ``B_0 = [e_0, e_1]`` and ``B_b = (e_b, e_{b+1}]`` (the convention of :func:`ece`).
+        ``m = n_bins`` for equal-width bins; for equal-mass bins ``m <= n_bins`` (duplicate
+        edges merged, fewer samples than bins). An interior edge equal to 0 or 1 (ties at
+        the extremes) gives a zero-width bin.
+    count : ndarray of int64, shape (m,)
+        Samples per bin.
+    confidence : ndarray, shape (m,)
+        Mean confidence ``conf(B_b)`` (for a class-wise curve: mean ``p_c``); NaN if empty.
+    accuracy : ndarray, shape (m,)
+        Mean target ``acc(B_b)``: the fraction correct with labels, the mean true probability
+        ``eta_argmax`` with ``posterior=`` (for a class-wise curve: the frequency of class
+        ``c``, or mean ``eta_c``); NaN for empty bins.
+    ece : float
+        ``sum_b |B_b|/n |acc(B_b) - conf(B_b)|``: exactly :func:`ece` with the same bins
+        (for a class-wise curve: the per-class term ``CE_c`` of :func:`classwise_ece`).
+    n_samples : int
+    n_bins : int
+        The requested number of bins.
+    binning : {"uniform", "quantile"}
+    target : {"labels", "posterior"}
+        What ``accuracy`` averages.
+    value_range : (float, float)
+        Smallest and largest confidence (the extent of the data inside the outer bins).
+    lower, upper : ndarray, shape (m,), or None
+        Bootstrap percentile band of ``accuracy`` (None without ``n_bootstrap``); NaN for
+        empty bins.
+    level : float or None
+        Level of the band (``confidence`` argument).
+    n_bootstrap : int or None
+    class_index : int or None
+        The class of a class-wise curve; None for the top-label curve.
+    """
+
+    edges: np.ndarray
+    count: np.ndarray
+    confidence: np.ndarray
+    accuracy: np.ndarray
+    ece: float
+    n_samples: int
+    n_bins: int
+    binning: str
+    target: str
+    value_range: tuple
+    lower: np.ndarray | None = None
+    upper: np.ndarray | None = None
+    level: float | None = None
+    n_bootstrap: int | None = None
+    class_index: int | None = None
+
+    @property
+    def gap(self) -> np.ndarray:
+        """``accuracy - confidence`` per bin (positive: underconfident); NaN for empty bins."""
+        return self.accuracy - self.confidence
+
+    @property
+    def weights(self) -> np.ndarray:
+        """``count / n_samples``: the bins' weights in the ECE."""
+        return self.count / self.n_samples
+
+    def __repr__(self) -> str:
+        band = "" if self.lower is None else f", band={self.level:g} ({self.n_bootstrap} resamples)"
+        cls = "" if self.class_index is None else f"class_index={self.class_index}, "
+        return (
+            f"ReliabilityCurve({cls}n_samples={self.n_samples}, bins={self.count.size} "
+            f"{self.binning}, target={self.target!r}, ece={self.ece:.6g}{band})"
+        )
+
+
+def _bin_index(data: _TopLabel, n_bins: int, binning: str):
+    """Bin of every sample and the edges ``[0, interior..., 1]`` (the bins of ``_bin_sums``)."""
+    if binning == "uniform":
+        return data.uniform_index(n_bins), np.arange(n_bins + 1) / n_bins
+    interior = _quantile_edges(data.conf, n_bins)
+    idx = np.searchsorted(interior, data.conf, side="left")
+    return idx, np.concatenate([[0.0], interior, [1.0]])
+
+
+def _bootstrap_bin_accuracy(idx, target, nb, n_bootstrap, rng, binary):
+    """Per-bin accuracy of ``n_bootstrap`` resamples with the bins held fixed, shape (B, nb).
+
+    0/1 targets (labels): a resample of the ``n`` samples only matters through how many draws
+    land in each (bin, target) cell, and those counts are ``Multinomial(n, cell shares)``, so
+    they are drawn directly: O(n_bootstrap * n_bins) work whatever ``n``. Other targets
+    (``posterior=``): each chunk of replicates draws its indices at once and bins all of them
+    with one ``bincount`` over ``replicate * nb + bin``.
+    """
+    n = idx.size
+    out = np.full((n_bootstrap, nb), np.nan)
+    if binary:
+        cells = np.bincount(2 * idx + (target > 0.5), minlength=2 * nb)
+        draws = rng.multinomial(n, cells / n, size=n_bootstrap).reshape(n_bootstrap, nb, 2)
+        count = draws.sum(axis=2)
+        np.divide(draws[:, :, 1], count, out=out, where=count > 0)
+        return out
+    step = _replicate_rows(n_bootstrap, n)
+    for start in range(0, n_bootstrap, step):
+        c = min(step, n_bootstrap - start)
+        draw = rng.integers(0, n, size=(c, n))
+        flat = idx[draw]
+        flat += (np.arange(c) * nb)[:, None]
+        flat = flat.ravel()
+        count = np.bincount(flat, minlength=c * nb).reshape(c, nb)
+        tsum = np.bincount(flat, weights=target[draw].ravel(), minlength=c * nb).reshape(c, nb)
+        np.divide(tsum, count, out=out[start:start + c], where=count > 0)
+    return out
+
+
+def _curve_from_data(data, n_bins, binning, target, n_bootstrap, confidence, rng, class_index=None):
+    count, rsum, tsum, _, total = _bin_sums(data, None, n_bins, binning, with_target=True)
+    value = _binned_error(count, rsum, total, "l1")  # the ECE evaluator's own arithmetic
+    idx, edges = _bin_index(data, n_bins, binning)
+    nb = count.size
+    fsum = np.bincount(idx, weights=data.conf64, minlength=nb)
+    nonempty = count > 0
+    acc = np.divide(tsum, count, out=np.full(nb, np.nan), where=nonempty)
+    conf = np.divide(fsum, count, out=np.full(nb, np.nan), where=nonempty)
+    lower = upper = None
+    if n_bootstrap is not None:
+        binary = target == "labels"  # 0/1 targets: 1{y = argmax} or 1{y = c}
+        samples = _bootstrap_bin_accuracy(idx, data.target, nb, n_bootstrap, rng, binary)
+        lower, upper = _percentile_band(samples, confidence)
+    return ReliabilityCurve(
+        edges=_readonly(edges),
+        count=_readonly(count.astype(np.int64)),
+        confidence=_readonly(conf),
+        accuracy=_readonly(acc),
+        ece=value,
+        n_samples=data.n,
+        n_bins=n_bins,
+        binning=binning,
+        target=target,
+        value_range=(float(data.conf.min()), float(data.conf.max())),
+        lower=_readonly(lower),
+        upper=_readonly(upper),
+        level=None if n_bootstrap is None else confidence,
+        n_bootstrap=n_bootstrap,
+        class_index=class_index,
+    )
+
+
+def reliability_curve(
+    probs,
+    labels=None,
+    n_bins=15,
+    binning="uniform",
+    *,
+    posterior=None,
+    n_bootstrap=None,
+    confidence=0.95,
+    rng=None,
+) -> ReliabilityCurve:
+    """Top-label binned reliability curve: accuracy against confidence per bin.
+
+    Parameters
+    ----------
+    probs : array_like or torch.Tensor, shape (n_samples, n_classes)
+        Predicted probabilities (validated as in :func:`ece`).
+    labels : array_like of int, shape (n_samples,), optional
+        Observed classes. Give either ``labels`` or ``posterior``.
+    n_bins : int, default 15
+        Number of bins ``M >= 1``.
+    binning : {"uniform", "quantile"}, default "uniform"
+        Equal-width or equal-mass bins, with the edge and tie conventions of :func:`ece`
+        (module docstring).
+    posterior : array_like, shape (n_samples, n_classes), optional, keyword-only
+        True class probabilities; the per-bin target becomes the mean of ``eta(x_i)_argmax``
+        (ground-truth calibration, THEORY.md 2.4: no label noise).
+    n_bootstrap : int, optional, keyword-only
+        Number of bootstrap resamples (>= 2) for a percentile band around each bin's accuracy.
+    confidence : float, default 0.95, keyword-only
+        Level of the band, in (0, 1).
+    rng : None, int or numpy Generator, keyword-only
+        Seeds the resampling.
+
+    Returns
+    -------
+    ReliabilityCurve
+
+    Raises
+    ------
+    ValueError
+        On invalid ``probs`` / ``labels`` / ``posterior`` (as :func:`ece`), ``n_bins < 1``,
+        an unknown ``binning``, ``n_bootstrap < 2`` or ``confidence`` outside (0, 1).
+    TypeError
+        On an ``rng`` that is not None, an int, a SeedSequence or a Generator.
+
+    Notes
+    -----
+    With confidences ``f_i = max_c probs_ic``, targets ``t_i = 1{y_i = argmax_c probs_ic}`` (or
+    ``eta(x_i)_argmax``) and bins ``B_b`` (THEORY.md 2.3):
+
+        conf(B_b) = mean_{B_b} f,   acc(B_b) = mean_{B_b} t,
+        ECE = sum_b |B_b|/n |acc(B_b) - conf(B_b)|,
+
+    so the ECE is the count-weighted mean distance of the curve from the diagonal, and
+    ``curve.ece`` is computed by the same arithmetic as :func:`ece` (bit-for-bit equal).
+
+    The band resamples the ``n`` samples with replacement ``n_bootstrap`` times and takes the
+    per-bin percentile interval of the resampled accuracy with the **bins held fixed** at the
+    full-sample edges (for equal-mass bins :func:`bootstrap` re-derives the edges per resample
+    instead: its interval is for the ECE estimator, this band for each fixed bin's accuracy).
+    A resample in which a bin is empty is left out of that bin's band. With labels the targets
+    are 0/1, so a resample acts only through the number of draws in each (bin, correct) cell,
+    which is ``Multinomial(n, cell shares)``: those counts are drawn directly, O(n_bootstrap *
+    n_bins) work for any ``n``. With ``posterior=`` the targets are continuous and the samples
+    themselves are resampled (the same resamples as :func:`bootstrap` with the same seed),
+    binned in chunks of replicates with one ``bincount`` over ``(replicate, bin)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from overlapcal import metrics
+    >>> rng = np.random.default_rng(0)
+    >>> probs = rng.dirichlet(np.ones(3) * 0.5, size=4000)
+    >>> f = probs.max(axis=1)
+    >>> correct = rng.random(4000) < f ** 2                 # overconfident: accuracy f^2 < f
+    >>> labels = np.where(correct, probs.argmax(axis=1), (probs.argmax(axis=1) + 1) % 3)
+    >>> curve = metrics.reliability_curve(probs, labels, n_bins=10, n_bootstrap=100, rng=0)
+    >>> curve.ece == metrics.ece(probs, labels, n_bins=10)
+    True
+    >>> np.round(curve.accuracy[-3:], 3), np.round(curve.confidence[-3:], 3)
+    (array([0.572, 0.707, 0.886]), array([0.75 , 0.845, 0.948]))
+    >>> bool(np.all(curve.lower[-3:] <= curve.accuracy[-3:]))
+    True
+    """
+    caller = "reliability_curve"
+    n_bins, binning = _check_bins(n_bins, binning, caller)
+    n_bootstrap, confidence, rng = _check_band(n_bootstrap, confidence, rng, caller)
+    data = _top_label(probs, labels, posterior, caller)
+    target = "labels" if posterior is None else "posterior"
+    return _curve_from_data(data, n_bins, binning, target, n_bootstrap, confidence, rng)
+
+
+def _check_classes(classes, k: int, caller: str) -> np.ndarray:
+    expected = f"a non-empty 1-D sequence of distinct class indices in [0, {k})"
+    if classes is None:
+        return np.arange(k)
+    arr = _to_numpy(classes)
+    if arr.dtype.kind not in "iu" or arr.ndim != 1 or arr.size == 0:
+        raise param_error("classes", caller, expected, classes)
+    if arr.min() < 0 or arr.max() >= k or np.unique(arr).size != arr.size:
+        raise param_error("classes", caller, expected, arr.tolist())
+    return arr.astype(np.intp)
+
+
+def classwise_reliability_curves(
+    probs,
+    labels=None,
+    n_bins=15,
+    binning="uniform",
+    *,
+    posterior=None,
+    classes=None,
+    n_bootstrap=None,
+    confidence=0.95,
+    rng=None,
+) -> tuple:
+    """One binned reliability curve per class: ``p_c`` against ``1{y = c}``.
+
+    Parameters
+    ----------
+    probs, labels, posterior
+        As in :func:`reliability_curve`; with ``posterior=`` the target of class ``c`` is
+        ``eta(x_i)_c``.
+    n_bins : int, default 15
+    binning : {"uniform", "quantile"}, default "uniform"
+        Per class: equal-width bins of ``probs[:, c]`` or equal-mass bins of that column.
+    classes : sequence of int, optional, keyword-only
+        Distinct class indices to compute (default: all ``k``), in the order given.
+    n_bootstrap, confidence, rng
+        As in :func:`reliability_curve`; one generator serves the classes in order.
+
+    Returns
+    -------
+    tuple of ReliabilityCurve
+        One per class, with ``class_index`` set; ``curve.ece`` is that class's ``CE_c``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`reliability_curve`, and for ``classes`` that are not distinct integers in
+        ``[0, n_classes)``.
+    TypeError
+        On an invalid ``rng``.
+
+    Notes
+    -----
+    For class ``c`` the samples are binned by ``p_c = probs[:, c]`` (every sample, whatever its
+    predicted class) and each bin compares ``mean p_c`` with the frequency of ``y = c``
+    (THEORY.md 2.3, class-wise calibration). The bins are those of :func:`classwise_ece`, so
+    averaging ``curve.ece`` over all classes gives ``classwise_ece(..., norm="l1")``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from overlapcal import metrics
+    >>> probs = np.array([[0.7, 0.2, 0.1], [0.2, 0.7, 0.1], [0.1, 0.2, 0.7]])
+    >>> curves = metrics.classwise_reliability_curves(probs, np.array([0, 1, 1]), n_bins=10)
+    >>> [round(c.ece, 6) for c in curves]                       # mean: classwise_ece = 0.266667
+    [0.2, 0.3, 0.3]
+    >>> c1 = curves[1]                       # p_1 = 0.2 (y=0), 0.7 (y=1), 0.2 (y=1)
+    >>> c1.count[[1, 6]], c1.confidence[[1, 6]], c1.accuracy[[1, 6]]   # bins (.1,.2], (.6,.7]
+    (array([2, 1]), array([0.2, 0.7]), array([0.5, 1. ]))
+    """
+    caller = "classwise_reliability_curves"
+    n_bins, binning = _check_bins(n_bins, binning, caller)
+    n_bootstrap, confidence, rng = _check_band(n_bootstrap, confidence, rng, caller)
+    P = _prob_array(probs, caller, "probs")
+    y, eta = _outcome(labels, posterior, P, caller)
+    classes = _check_classes(classes, P.shape[1], caller)
+    n, k = P.shape
+    step = _chunk_rows(k, P.itemsize)
+    screen = _Screen(P, caller, "probs")
+    screen_eta = _Screen(eta, caller, "posterior") if eta is not None else None
+    for start in range(0, n, step):
+        screen(P[start:start + step])
+        if eta is not None:
+            screen_eta(eta[start:start + step])
+    target_kind = "labels" if eta is None else "posterior"
+    curves = []
+    for c in classes:
+        col = np.ascontiguousarray(P[:, c])
+        t = (y == c).astype(np.float64) if eta is None else eta[:, c].astype(np.float64)
+        curves.append(_curve_from_data(_TopLabel(col, t), n_bins, binning, target_kind,
+                                       n_bootstrap, confidence, rng, class_index=int(c)))
+    return tuple(curves)
+
+
+# ---- smooth reliability curve ------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class SmoothReliabilityCurve:
+    """A kernel-smoothed reliability curve (Blasiok and Nakkiran 2024) on a grid of [0, 1].
+
+    Made by :func:`smooth_reliability_curve`; drawn by
+    :func:`overlapcal.plotting.smooth_reliability_diagram`. Arrays are float64, read-only.
+
+    Attributes
+    ----------
+    grid : ndarray, shape (n_grid,)
+        ``linspace(0, 1, n_grid)``.
+    accuracy : ndarray, shape (n_grid,)
+        ``x + r_hat(x)``: the diagonal plus the kernel regression of the residuals
+        ``t_i - f_i`` on the confidences; NaN where ``density`` is below 1e-9 of its maximum.
+    density : ndarray, shape (n_grid,)
+        Kernel density estimate of the confidences (integrates to 1 over [0, 1]).
+    bandwidth : float
+        The kernel width ``sigma`` used.
+    smece : float
+        ``smECE_sigma``: exactly :func:`smooth_ece` with the same bandwidth.
+    n_samples : int
+    target : {"labels", "posterior"}
+    lower, upper : ndarray, shape (n_grid,), or None
+        Bootstrap percentile band of ``accuracy`` (bandwidth held fixed).
+    level : float or None
+    n_bootstrap : int or None
+    """
+
+    grid: np.ndarray
+    accuracy: np.ndarray
+    density: np.ndarray
+    bandwidth: float
+    smece: float
+    n_samples: int
+    target: str
+    lower: np.ndarray | None = None
+    upper: np.ndarray | None = None
+    level: float | None = None
+    n_bootstrap: int | None = None
+
+    def __repr__(self) -> str:
+        band = "" if self.lower is None else f", band={self.level:g} ({self.n_bootstrap} resamples)"
+        return (
+            f"SmoothReliabilityCurve(n_samples={self.n_samples}, n_grid={self.grid.size}, "
+            f"target={self.target!r}, bandwidth={self.bandwidth:.6g}, "
+            f"smece={self.smece:.6g}{band})"
+        )
+
+
+class _MassGrid(_SmoothGrid):
+    """:class:`_SmoothGrid` of arbitrary masses ``values`` at positions ``x`` in [0, 1]."""
+
+    def __init__(self, x: np.ndarray, values: np.ndarray, total: float):
+        self.x = x
+        self.values = values
+        self.total = total
+        self._spectra = {}
+
+
+def _smooth_level(sigma: float) -> int:
+    """Dyadic grid level of bandwidth ``sigma`` (the rule of :meth:`_SmoothGrid.value`)."""
+    return max(_SMOOTH_MIN_LEVEL, math.ceil(math.log2(_SMOOTH_STEPS_PER_SIGMA / sigma)))
+
+
+def _fourier_coefficients(level: int, sigma: float):
+    """Frequencies ``q`` and weights ``c_q M_q / P`` of the smoothed even extension.
+
+    On the grid of ``2**level + 1`` points (period ``P = 2**(level+1)`` grid steps) the smoothed
+    masses at any ``x`` in [0, 1] are ``S(x) = sum_q (c_q / P) M_q X_q cos(pi q x)``, with
+    ``X_q`` the (real) rfft of the even extension, ``M_q = exp(-(pi sigma q)^2 / 2)`` the
+    Gaussian's transform and ``c_q = 2`` except ``c_0 = c_{P/2} = 1``: the trigonometric
+    interpolant that ``irfft`` samples at the grid points. Terms with ``M_q < e^-50`` are dropped.
+    """
+    size = 2**level
+    qmax = int(math.sqrt(2.0 * _SMOOTH_MAX_EXPONENT) / (math.pi * sigma))
+    n_terms = min(size + 1, qmax + 1)
+    q = np.arange(n_terms)
+    weight = np.exp(-0.5 * (math.pi * sigma * q) ** 2) * (2.0 / (2 * size))
+    weight[0] *= 0.5
+    if n_terms == size + 1:
+        weight[-1] *= 0.5
+    return q, weight
+
+
+def _evaluate_series(coefficients: np.ndarray, q: np.ndarray, n_grid: int) -> np.ndarray:
+    """``sum_q coefficients[:, q] cos(pi q x_j)`` at ``x_j = j / (n_grid - 1)``, shape (r, n_grid).
+
+    The phase ``pi q j / (n_grid - 1)`` is reduced modulo ``2 pi`` in integers, so large ``q``
+    lose no accuracy. The cosine matrix is built in blocks of frequencies.
+    """
+    j = np.arange(n_grid)
+    half = n_grid - 1
+    out = np.zeros((coefficients.shape[0], n_grid))
+    block = max(1, _COSINE_BLOCK_BYTES // (8 * n_grid))
+    for start in range(0, q.size, block):
+        qb = q[start:start + block]
+        phase = np.outer(qb, j) % (2 * half)
+        out += coefficients[:, start:start + block] @ np.cos(np.pi * phase / half)
+    return out
+
+
+def _centered_accuracy(x, s_r, s_1):
+    """``x + s_r / s_1`` where ``s_1`` exceeds the density floor (row-wise), else NaN."""
+    floor = _SMOOTH_DENSITY_FLOOR * s_1.max(axis=-1, keepdims=True)
+    ok = s_1 > floor
+    ratio = np.divide(s_r, s_1, out=np.full(s_r.shape, np.nan), where=ok)
+    return x + ratio
+
+
+def _bootstrap_smooth(data, level, q, weight, n_grid, n_bootstrap, rng):
+    """Smoothed accuracy of ``n_bootstrap`` resamples at a fixed bandwidth, shape (B, n_grid).
+
+    Linear binning of the resampled masses for a chunk of replicates is one ``bincount`` over
+    ``(replicate, grid point)`` and their spectra one batched ``rfft``; the truncated spectra of
+    a block of replicates are then evaluated together, so the cosine matrix is built once per
+    block (once in all for bandwidths above ~1e-3).
+    """
+    n = data.n
+    size = 2**level
+    rows = size + 1
+    pos = data.conf64 * size  # the linear binning of _SmoothGrid.spectrum
+    cell = np.minimum(pos.astype(np.intp), size - 1)
+    frac = pos - cell
+    x = np.linspace(0.0, 1.0, n_grid)
+    out = np.empty((n_bootstrap, n_grid))
+    step = _replicate_rows(n_bootstrap, n, 4 * size)
+    block = max(step, _CURVE_BOOTSTRAP_BYTES * 4 // (16 * q.size))
+    for first in range(0, n_bootstrap, block):
+        b = min(block, n_bootstrap - first)
+        coefficients = np.empty((2, b, q.size))
+        for start in range(0, b, step):
+            c = min(step, b - start)
+            draw = rng.integers(0, n, size=(c, n))
+            base = cell[draw]
+            base += (np.arange(c) * rows)[:, None]
+            base = base.ravel()
+            upper_frac = frac[draw].ravel()
+            resid = data.resid[draw].ravel()
+            for which, values in enumerate((resid, None)):
+                upper = upper_frac if values is None else values * upper_frac
+                lower = (1.0 - upper_frac) if values is None else values - upper
+                a = np.bincount(base, weights=lower, minlength=c * rows)
+                a += np.bincount(base + 1, weights=upper, minlength=c * rows)
+                a = a.reshape(c, rows)
+                ext = np.concatenate([a, a[:, -2:0:-1]], axis=1)
+                ext[:, 0] *= 2.0
+                ext[:, size] *= 2.0
+                spectrum = np.fft.rfft(ext, axis=1)[:, :q.size].real
+                coefficients[which, start:start + c] = spectrum * weight
+        s = _evaluate_series(coefficients.reshape(2 * b, q.size), q, n_grid)
+        out[first:first + b] = _centered_accuracy(x, s[:b], s[b:])
+    return out
+
+
+def smooth_reliability_curve(
+    probs,
+    labels=None,
+    bandwidth=None,
+    *,
+    posterior=None,
+    n_grid=513,
+    n_bootstrap=None,
+    confidence=0.95,
+    rng=None,
+) -> SmoothReliabilityCurve:
+    """Top-label smooth reliability curve: kernel regression with smooth ECE's reflected kernel.
+
+    Parameters
+    ----------
+    probs, labels, posterior
+        As in :func:`reliability_curve`.
+    bandwidth : float, optional
+        Kernel width ``sigma >= 1e-4``; default: the fixed point ``sigma* = smECE_sigma*`` of
+        :func:`smooth_ece`.
+    n_grid : int, default 513, keyword-only
+        Number of evaluation points ``linspace(0, 1, n_grid)`` (>= 2).
+    n_bootstrap : int, optional, keyword-only
+        Number of resamples (>= 2) for a pointwise percentile band (bandwidth held fixed).
+    confidence : float, default 0.95, keyword-only
+        Level of the band, in (0, 1).
+    rng : None, int or numpy Generator, keyword-only
+        Seeds the resampling.
+
+    Returns
+    -------
+    SmoothReliabilityCurve
+
+    Raises
+    ------
+    ValueError
+        On invalid ``probs`` / ``labels`` / ``posterior``, ``bandwidth < 1e-4`` or not finite,
+        ``n_grid < 2``, ``n_bootstrap < 2`` or ``confidence`` outside (0, 1).
+    TypeError
+        On an invalid ``rng``.
+
+    Notes
+    -----
+    With the reflected Gaussian kernel ``K_sigma`` of :func:`smooth_ece`, confidences ``f_i``
+    and residuals ``r_i = t_i - f_i`` (THEORY.md 2.3; ``t_i = eta(x_i)_argmax`` with
+    ``posterior=``, THEORY.md 2.4):
+
+        delta_hat(x) = (1/n) sum_i K_sigma(x, f_i)                       (density)
+        r_hat(x)     = sum_i r_i K_sigma(x, f_i) / sum_i K_sigma(x, f_i)   (residual regression)
+        accuracy(x)  = x + r_hat(x),
+        smECE_sigma  = int_0^1 |accuracy(x) - x| delta_hat(x) dx,
+
+    so the curve's distance from the diagonal, weighted by the density, integrates to the smooth
+    ECE (Blasiok and Nakkiran 2024's diagram, relplot's ``CenteredRegressor``). Regressing the
+    targets themselves (``sum t_i K / sum K``, relplot's plain ``KernelSmoother``) adds the
+    smoothing bias of the confidences ``sum f_i K / sum K - x``, which is not calibration error
+    (it bends a perfectly calibrated curve away from the diagonal where the density changes).
+
+    The sums are those of :func:`smooth_ece`: masses linearly binned on its dyadic grid
+    (>= 32 points per ``sigma``) and smoothed by FFT of their even periodic extension, which is
+    then evaluated at the ``n_grid`` points by its cosine series (no interpolation), so
+    ``curve.smece`` is bit-for-bit :func:`smooth_ece` and, with ``n_grid = 2**L + 1`` for the
+    grid level ``L``, the trapezoid rule of the formula above reproduces it to round-off.
+    Where ``delta_hat`` falls below 1e-9 of its maximum the ratio is round-off and
+    ``accuracy`` is NaN. The band resamples as :func:`reliability_curve` does.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from overlapcal import metrics
+    >>> rng = np.random.default_rng(0)
+    >>> f = rng.uniform(0.5, 1.0, size=5000)
+    >>> probs = np.stack([f, 1 - f], axis=1)
+    >>> labels = (rng.random(5000) > f ** 2).astype(int)       # accuracy f^2 < f: overconfident
+    >>> curve = metrics.smooth_reliability_curve(probs, labels, n_grid=11)
+    >>> curve.smece == metrics.smooth_ece(probs, labels)
+    True
+    >>> round(curve.bandwidth, 4)                                # the fixed point: smECE
+    0.1773
+    >>> np.round(curve.accuracy[6:], 2)                # f^2 = .36 .49 .64 .81 1, smoothed by sigma
+    array([0.38, 0.51, 0.64, 0.77, 0.89])
+    """
+    caller = "smooth_reliability_curve"
+    if bandwidth is not None:
+        bandwidth = check_real(bandwidth, "bandwidth", caller, low=_SMOOTH_MIN_BANDWIDTH)
+    n_grid = check_int(n_grid, "n_grid", caller, low=2)
+    n_bootstrap, confidence, rng = _check_band(n_bootstrap, confidence, rng, caller)
+    data = _top_label(probs, labels, posterior, caller)
+    grid = _SmoothGrid(data, None)
+    sigma = _smooth_fixed_point(grid) if bandwidth is None else bandwidth
+    smece = grid.value(sigma)
+    level = _smooth_level(sigma)
+    q, weight = _fourier_coefficients(level, sigma)
+    ones = _MassGrid(data.conf64, np.ones(data.n), float(data.n))
+    coefficients = np.stack([
+        grid.spectrum(level)[:q.size].real * weight,
+        ones.spectrum(level)[:q.size].real * weight,
+    ])
+    s_r, s_1 = _evaluate_series(coefficients, q, n_grid)
+    x = np.linspace(0.0, 1.0, n_grid)
+    accuracy = _centered_accuracy(x, s_r, s_1)
+    density = np.maximum(s_1, 0.0) * (2**level / data.n)  # masses per cell -> per unit, per sample
+    lower = upper = None
+    if n_bootstrap is not None:
+        samples = _bootstrap_smooth(data, level, q, weight, n_grid, n_bootstrap, rng)
+        lower, upper = _percentile_band(samples, confidence)
+    return SmoothReliabilityCurve(
+        grid=_readonly(x),
+        accuracy=_readonly(accuracy),
+        density=_readonly(density),
+        bandwidth=float(sigma),
+        smece=smece,
+        n_samples=data.n,
+        target="labels" if posterior is None else "posterior",
+        lower=_readonly(lower),
+        upper=_readonly(upper),
+        level=None if n_bootstrap is None else confidence,
+        n_bootstrap=n_bootstrap,
+    )

@@ -854,3 +854,511 @@ def test_bootstrap_rejects_legacy_random_state_and_unknown_kwargs():
         M.bootstrap(M.ece, GOOD_P, GOOD_Y, rng=np.random.RandomState(0))
     with pytest.raises(TypeError, match="n_binz"):
         M.bootstrap(M.ece, GOOD_P, GOOD_Y, n_binz=3)
+
+
+# --------------------------------------------------------------------------------------------
+# Reliability curves (binned, class-wise, smooth)
+# --------------------------------------------------------------------------------------------
+
+from dataclasses import FrozenInstanceError  # noqa: E402
+
+
+def loop_curve(conf, target, n_bins, binning):
+    """Per-bin (count, mean conf, mean target) by the loop binning oracle, as dicts by bin."""
+    bins = loop_bins(conf, target, n_bins, binning)
+    return {b: (len(xs), sum(xs) / len(xs), sum(ts) / len(ts)) for b, (xs, ts) in bins.items()}
+
+
+def assert_curve_matches_loop(curve, conf, target, n_bins, binning):
+    want = loop_curve(conf, target, n_bins, binning)
+    assert int(curve.count.sum()) == len(conf)
+    for b in range(curve.count.size):
+        if b in want:
+            count, mean_conf, mean_target = want[b]
+            assert curve.count[b] == count
+            assert curve.confidence[b] == pytest.approx(mean_conf, rel=RTOL, abs=ATOL)
+            assert curve.accuracy[b] == pytest.approx(mean_target, rel=RTOL, abs=ATOL)
+        else:  # empty bin
+            assert curve.count[b] == 0
+            assert np.isnan(curve.confidence[b]) and np.isnan(curve.accuracy[b])
+    if binning == "uniform":
+        np.testing.assert_array_equal(curve.edges, [b / n_bins for b in range(n_bins + 1)])
+    else:
+        np.testing.assert_array_equal(curve.edges[1:-1], loop_quantile_edges(conf, n_bins))
+        assert curve.edges[0] == 0.0 and curve.edges[-1] == 1.0
+
+
+@pytest.mark.parametrize("binning", ["uniform", "quantile"])
+@pytest.mark.parametrize("n_bins", [1, 6, 15])
+def test_reliability_curve_matches_loop_oracle(binning, n_bins):
+    probs, labels = make_data(600, 4, seed=50 + n_bins)
+    conf, target = loop_top_label(probs, labels)
+    curve = M.reliability_curve(probs, labels, n_bins, binning)
+    assert_curve_matches_loop(curve, conf, target, n_bins, binning)
+    assert curve.target == "labels" and curve.class_index is None and curve.lower is None
+    assert curve.value_range == (min(conf), max(conf))
+    # ground-truth variant: the target is eta at the first argmax
+    eta = softmax_rows(np.log(probs) * 0.6)
+    conf, target = loop_top_label(probs, posterior=eta)
+    curve = M.reliability_curve(probs, n_bins=n_bins, binning=binning, posterior=eta)
+    assert_curve_matches_loop(curve, conf, target, n_bins, binning)
+    assert curve.target == "posterior"
+
+
+@given(
+    logits=st.lists(st.lists(st.floats(-6, 6), min_size=3, max_size=3), min_size=1, max_size=40),
+    seed=st.integers(0, 2**16),
+    n_bins=st.integers(1, 12),
+    binning=st.sampled_from(["uniform", "quantile"]),
+)
+def test_reliability_curve_matches_oracle_property(logits, seed, n_bins, binning):
+    # coarse logits: ties between classes and samples, confidences on bin edges
+    probs = softmax_rows(np.round(np.array(logits), 1))
+    labels = np.random.default_rng(seed).integers(0, 3, probs.shape[0])
+    conf, target = loop_top_label(probs, labels)
+    curve = M.reliability_curve(probs, labels, n_bins, binning)
+    assert_curve_matches_loop(curve, conf, target, n_bins, binning)
+    assert curve.ece == M.ece(probs, labels, n_bins, binning)
+
+
+@pytest.mark.parametrize("binning", ["uniform", "quantile"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_curve_ece_is_the_count_weighted_distance_to_the_diagonal(binning, dtype):
+    probs, labels = make_data(3000, 5, seed=61)
+    probs = probs.astype(dtype)
+    eta = softmax_rows(np.log(probs.astype(np.float64)) * 0.7)
+    for outcome in ({"labels": labels}, {"posterior": eta}):
+        curve = M.reliability_curve(probs, n_bins=12, binning=binning, **outcome)
+        # the same bins and the same arithmetic as ece: bit-for-bit equal
+        assert curve.ece == M.ece(probs, n_bins=12, binning=binning, **outcome)
+        # recomputed from the stored per-bin means: equal up to the rounding of the means
+        # (each |acc - conf| carries ~1e-16 relative error)
+        ok = curve.count > 0
+        weighted = np.sum(curve.count[ok] * np.abs(curve.accuracy[ok] - curve.confidence[ok]))
+        assert weighted / curve.n_samples == pytest.approx(curve.ece, rel=1e-13, abs=1e-15)
+        np.testing.assert_allclose(curve.gap, curve.accuracy - curve.confidence)
+        assert curve.weights.sum() == pytest.approx(1.0, rel=1e-15)
+
+
+def test_calibrated_posterior_curve_lies_on_the_diagonal():
+    probs, _ = make_data(2000, 3, seed=62)
+    curve = M.reliability_curve(probs, posterior=probs, n_bins=10)
+    ok = curve.count > 0
+    # each bin averages the same numbers for accuracy and confidence (t_i = f_i exactly)
+    np.testing.assert_allclose(curve.accuracy[ok], curve.confidence[ok], rtol=1e-14)
+    assert curve.ece == 0.0
+
+
+def loop_percentile_band(per_bin, confidence):
+    alpha = (1 - confidence) / 2
+    lower = [np.quantile(v, alpha) if v else np.nan for v in per_bin]
+    upper = [np.quantile(v, 1 - alpha) if v else np.nan for v in per_bin]
+    return np.array(lower), np.array(upper)
+
+
+def loop_bootstrap_band(target, curve_bin, nb, n_bootstrap, seed, confidence):
+    """Resampling the samples, per replicate and per sample in loops, with the library's draws
+    (one size-n draw per replicate from default_rng(seed); the library's (chunk, n) blocks come
+    out of the generator in that order)."""
+    rng = np.random.default_rng(seed)
+    n = len(target)
+    per_bin = [[] for _ in range(nb)]
+    for _ in range(n_bootstrap):
+        draw = rng.integers(0, n, size=n)
+        sums = [0.0] * nb
+        counts = [0] * nb
+        for i in draw:
+            counts[curve_bin[i]] += 1
+            sums[curve_bin[i]] += target[i]
+        for b in range(nb):
+            if counts[b]:
+                per_bin[b].append(sums[b] / counts[b])
+    return loop_percentile_band(per_bin, confidence)
+
+
+def loop_multinomial_band(target, curve_bin, nb, n_bootstrap, seed, confidence):
+    """0/1 targets: the (bin, correct) cell shares counted in a loop, one multinomial draw of
+    the n resampled samples over the cells per replicate (the library's draws)."""
+    rng = np.random.default_rng(seed)
+    n = len(target)
+    cells = [0] * (2 * nb)
+    for b, t in zip(curve_bin, target, strict=True):
+        cells[2 * b + int(t)] += 1
+    draws = rng.multinomial(n, np.array(cells) / n, size=n_bootstrap)
+    per_bin = [[] for _ in range(nb)]
+    for row in draws:
+        for b in range(nb):
+            if row[2 * b] + row[2 * b + 1]:
+                per_bin[b].append(row[2 * b + 1] / (row[2 * b] + row[2 * b + 1]))
+    return loop_percentile_band(per_bin, confidence)
+
+
+@pytest.mark.parametrize("binning", ["uniform", "quantile"])
+def test_bootstrap_band_matches_loop_oracle(binning, monkeypatch):
+    probs, labels = make_data(300, 3, seed=63)
+    eta = softmax_rows(np.log(probs) * 0.6)
+    for outcome, oracle in (({"labels": labels}, loop_multinomial_band),
+                            ({"posterior": eta}, loop_bootstrap_band)):
+        conf, target = loop_top_label(probs, **outcome)
+        curve = M.reliability_curve(probs, n_bins=8, binning=binning, n_bootstrap=60,
+                                    confidence=0.9, rng=5, **outcome)
+        edges = loop_quantile_edges(conf, 8) if binning == "quantile" else None
+        curve_bin = [loop_uniform_bin(x, 8) if edges is None else loop_quantile_bin(x, edges)
+                     for x in conf]
+        lower, upper = oracle(target, curve_bin, curve.count.size, 60, 5, 0.9)
+        np.testing.assert_allclose(curve.lower, lower, rtol=1e-12, equal_nan=True)
+        np.testing.assert_allclose(curve.upper, upper, rtol=1e-12, equal_nan=True)
+        assert curve.level == 0.9 and curve.n_bootstrap == 60
+    # chunking the resampled replicates (7 per chunk here) changes nothing
+    monkeypatch.setattr(M, "_CURVE_BOOTSTRAP_BYTES", 7 * 300 * 8)
+    again = M.reliability_curve(probs, n_bins=8, binning=binning, n_bootstrap=60,
+                                confidence=0.9, rng=5, posterior=eta)
+    np.testing.assert_array_equal(again.lower, curve.lower)
+    np.testing.assert_array_equal(again.upper, curve.upper)
+
+
+def test_multinomial_cell_bootstrap_equals_resampling_samples_in_distribution():
+    # A one-hot posterior at the label gives the targets 1{y = argmax}, the label targets,
+    # but goes through the per-sample resampling path; with labels the (bin, correct) cell
+    # counts are drawn from their multinomial. Same distribution, independent draws: with 2000
+    # replicates a 90% percentile bound is estimated to ~2% of the band width (1 sd), so the
+    # two bands agree to 12% of the width (> 4 sd of the difference) in every bin
+    probs, labels = make_data(3000, 3, seed=60)
+    onehot = np.eye(3)[labels]
+    a = M.reliability_curve(probs, labels, n_bins=8, n_bootstrap=2000, confidence=0.9, rng=1)
+    b = M.reliability_curve(probs, posterior=onehot, n_bins=8, n_bootstrap=2000,
+                            confidence=0.9, rng=2)
+    np.testing.assert_array_equal(a.accuracy, b.accuracy)
+    ok = a.count >= 20
+    width = (b.upper - b.lower)[ok]  # 0 in a bin where every sample is correct: both bands [1, 1]
+    assert np.all(np.abs(a.lower - b.lower)[ok] <= 0.12 * width + 1e-15)
+    assert np.all(np.abs(a.upper - b.upper)[ok] <= 0.12 * width + 1e-15)
+    assert np.abs(a.lower[ok] - b.lower[ok]).max() > 0  # independent draws, not a copy
+
+
+def test_bootstrap_band_contains_the_estimate_shrinks_with_n_and_has_binomial_width():
+    rng = np.random.default_rng(64)
+    n_big = 64_000
+    f = rng.uniform(0.4, 1.0, n_big)  # f > (1 - f) / 2: class 0 is predicted, confidence f
+    probs = np.stack([f, (1 - f) / 2, (1 - f) / 2], axis=1)
+    labels = np.where(rng.random(n_big) < f ** 1.5, 0, 1 + rng.integers(0, 2, n_big))
+    small = M.reliability_curve(probs[:4000], labels[:4000], n_bins=10, n_bootstrap=300, rng=1)
+    big = M.reliability_curve(probs, labels, n_bins=10, n_bootstrap=300, rng=1)
+    for curve in (small, big):
+        ok = curve.count > 0
+        assert np.all(curve.count[ok] >= 100)  # every populated bin is well filled
+        assert np.all(curve.lower[ok] <= curve.accuracy[ok])
+        assert np.all(curve.accuracy[ok] <= curve.upper[ok])
+        assert np.all(np.isnan(curve.lower[~ok]))
+        # the resampled bin accuracy is a ratio of counts with standard error close to
+        # sqrt(a (1 - a) / n_b): the 95% percentile width is ~2 * 1.96 of that. With 300
+        # replicates the width of a percentile interval is estimated to ~8% (1 sd), so +-25%
+        a, nb = curve.accuracy[ok], curve.count[ok]
+        want = 2 * 1.96 * np.sqrt(a * (1 - a) / nb)
+        np.testing.assert_allclose((curve.upper - curve.lower)[ok], want, rtol=0.25)
+    # 16x the data: widths shrink by 4 (+-25% per bin, as above, so the mean ratio < 0.35)
+    ok = (small.count > 0) & (big.count > 0)
+    ratio = (big.upper - big.lower)[ok] / (small.upper - small.lower)[ok]
+    assert ratio.mean() < 0.35
+
+
+def test_curve_bootstrap_reproducible_and_seeded():
+    probs, labels = make_data(500, 3, seed=65)
+    a = M.reliability_curve(probs, labels, n_bootstrap=30, rng=3)
+    b = M.reliability_curve(probs, labels, n_bootstrap=30, rng=np.random.default_rng(3))
+    c = M.reliability_curve(probs, labels, n_bootstrap=30, rng=4)
+    np.testing.assert_array_equal(a.lower, b.lower)
+    np.testing.assert_array_equal(a.upper, b.upper)
+    assert not np.array_equal(a.lower, c.lower, equal_nan=True)
+    # the point estimates do not depend on the bootstrap
+    np.testing.assert_array_equal(a.accuracy, M.reliability_curve(probs, labels).accuracy)
+
+
+def test_curves_are_frozen_and_read_only():
+    probs, labels = make_data(200, 3, seed=66)
+    curve = M.reliability_curve(probs, labels, n_bootstrap=10, rng=0)
+    smooth = M.smooth_reliability_curve(probs, labels, n_grid=33, n_bootstrap=5, rng=0)
+    with pytest.raises(FrozenInstanceError):
+        curve.ece = 0.0
+    with pytest.raises(FrozenInstanceError):
+        smooth.smece = 0.0
+    for arr in (curve.edges, curve.count, curve.accuracy, curve.confidence, curve.lower,
+                smooth.grid, smooth.accuracy, smooth.density, smooth.upper):
+        with pytest.raises(ValueError, match="read-only"):
+            arr[0] = 1.0
+    assert repr(curve).startswith("ReliabilityCurve(n_samples=200, bins=15 uniform")
+    assert "band=0.95 (10 resamples)" in repr(curve)
+    assert repr(smooth).startswith("SmoothReliabilityCurve(n_samples=200, n_grid=33")
+
+
+def test_quantile_curve_with_ties_at_one_has_a_zero_width_bin():
+    # a hard interpolator: 70% of confidences are exactly 1.0, so a split lands inside the ties
+    # and the edge between them is 1.0 itself: the bin (1.0, 1.0] is empty and has zero width
+    rng = np.random.default_rng(67)
+    f = np.where(rng.random(100) < 0.7, 1.0, rng.uniform(0.5, 0.99, 100))
+    probs = np.stack([f, 1 - f], axis=1)
+    labels = rng.integers(0, 2, 100)
+    curve = M.reliability_curve(probs, labels, n_bins=4, binning="quantile")
+    conf, target = loop_top_label(probs, labels)
+    assert_curve_matches_loop(curve, conf, target, 4, "quantile")
+    assert curve.edges[-2] == 1.0 and curve.count[-1] == 0
+    assert curve.ece == M.ece(probs, labels, 4, "quantile")
+
+
+# ---- class-wise ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("binning", ["uniform", "quantile"])
+def test_classwise_curves_match_per_class_loop(binning):
+    probs, labels = make_data(400, 4, seed=68)
+    eta = softmax_rows(np.log(probs) * 0.7)
+    for outcome, kind in (({"labels": labels}, "labels"), ({"posterior": eta}, "posterior")):
+        curves = M.classwise_reliability_curves(probs, n_bins=7, binning=binning, **outcome)
+        assert [c.class_index for c in curves] == [0, 1, 2, 3]
+        for c, curve in enumerate(curves):
+            col = [float(probs[i][c]) for i in range(400)]
+            if kind == "labels":
+                tgt = [float(labels[i] == c) for i in range(400)]
+            else:
+                tgt = [float(eta[i][c]) for i in range(400)]
+            assert_curve_matches_loop(curve, col, tgt, 7, binning)
+            assert curve.ece == pytest.approx(loop_binned(col, tgt, 7, binning, "l1"),
+                                              rel=RTOL, abs=ATOL)
+            assert curve.target == kind
+        # the mean of the per-class errors is classwise_ece (sums in a different order)
+        assert np.mean([c.ece for c in curves]) == pytest.approx(
+            M.classwise_ece(probs, n_bins=7, binning=binning, **outcome), rel=1e-13)
+
+
+def test_classwise_curves_subset_order_and_bands():
+    probs, labels = make_data(500, 5, seed=69)
+    every = M.classwise_reliability_curves(probs, labels, 6)
+    some = M.classwise_reliability_curves(probs, labels, 6, classes=[3, 0])
+    assert [c.class_index for c in some] == [3, 0]
+    np.testing.assert_array_equal(some[0].accuracy, every[3].accuracy)
+    np.testing.assert_array_equal(some[1].count, every[0].count)
+    banded = M.classwise_reliability_curves(probs, labels, 6, classes=np.array([1]),
+                                            n_bootstrap=20, rng=0)
+    ok = banded[0].count > 0
+    assert banded[0].lower is not None and np.all(banded[0].lower[ok] <= banded[0].upper[ok])
+
+
+# ---- smooth ------------------------------------------------------------------------------------
+
+
+def direct_smooth_curve(conf, target, sigma, x, weights=None, images=2):
+    """(x + sum w r K / sum w K, sum w K / sum w) by explicit mirror images (see
+    direct_smooth_ece for the number of images)."""
+    f = np.asarray(conf, dtype=float)
+    r = np.asarray(target, dtype=float) - f
+    w = np.ones_like(f) if weights is None else weights
+    kernel = np.zeros((x.size, f.size))
+    for m in range(-images, images + 1):
+        for u in (f + 2 * m, -f + 2 * m):
+            kernel += normal.pdf(x[:, None] - u[None, :], scale=sigma)
+    mass = kernel @ w
+    with np.errstate(invalid="ignore"):  # 0 / 0 where the kernel underflows
+        return x + (kernel @ (w * r)) / mass, mass / w.sum(), kernel
+
+
+@pytest.mark.parametrize("sigma", [0.02, 0.05, 0.2])
+def test_smooth_curve_matches_direct_kernel_sums(sigma):
+    probs, labels = make_data(600, 4, seed=70)
+    conf, target = loop_top_label(probs, labels)
+    curve = M.smooth_reliability_curve(probs, labels, sigma, n_grid=101)
+    x = curve.grid
+    acc, density, _ = direct_smooth_curve(conf, target, sigma, x)
+    # linear binning on the grid step h = 2^-L <= sigma / 32 adds h^2 / 6 to the kernel's
+    # variance: relative errors up to (h / sigma)^2 / 12 at a peak (measured: 0.04 (h/sigma)^2
+    # in the density, 0.08 (h/sigma)^2 in the accuracy). Tolerance 0.5 (h / sigma)^2: a 6x
+    # margin, ~1e-6 at sigma = 0.05, far below a reflection or normalisation error (>= 1e-3)
+    h = 2.0 ** -M._smooth_level(sigma)
+    tol = 0.5 * (h / sigma) ** 2
+    np.testing.assert_allclose(curve.density, density, rtol=0, atol=tol * density.max())
+    dense = density > 1e-3 * density.max()
+    np.testing.assert_allclose(curve.accuracy[dense], acc[dense], rtol=0, atol=tol)
+    assert curve.bandwidth == sigma and np.array_equal(x, np.linspace(0, 1, 101))
+
+
+def test_smooth_curve_encodes_smooth_ece():
+    probs, labels = make_data(3000, 4, seed=71)
+    # default bandwidth: the fixed point of smooth_ece, and its value bit-for-bit
+    curve = M.smooth_reliability_curve(probs, labels)
+    assert curve.smece == M.smooth_ece(probs, labels)
+    assert curve.bandwidth == pytest.approx(curve.smece, abs=2e-7)
+    probs32 = probs.astype(np.float32)
+    assert M.smooth_reliability_curve(probs32, labels).smece == M.smooth_ece(probs32, labels)
+    eta = softmax_rows(np.log(probs) * 0.8)
+    for sigma in (0.05, 0.013):
+        c = M.smooth_reliability_curve(probs, posterior=eta, bandwidth=sigma)
+        assert c.smece == M.smooth_ece(probs, posterior=eta, bandwidth=sigma)
+        # on smooth_ece's own grid (2^L + 1 points) the trapezoid rule of
+        # int |accuracy - x| density dx is smooth_ece's sum: equal to round-off
+        level = M._smooth_level(sigma)
+        fine = M.smooth_reliability_curve(probs, posterior=eta, bandwidth=sigma,
+                                          n_grid=2**level + 1)
+        # (where the density is below 1e-9 of its maximum the accuracy is NaN: those points
+        # contribute at most 1e-9 * max density * their width, below 1e-10 of the value here)
+        gap = np.abs(fine.accuracy - fine.grid)
+        value = np.trapezoid(np.where(np.isnan(gap), 0.0, gap * fine.density), fine.grid)
+        assert value == pytest.approx(c.smece, rel=1e-10)
+        # reflection keeps all the mass in [0, 1]
+        assert np.trapezoid(fine.density, fine.grid) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_smooth_curve_of_a_calibrated_model_follows_the_diagonal():
+    # posterior = probs: every residual is exactly 0, so the curve is the diagonal
+    probs, _ = make_data(2000, 3, seed=72)
+    exact = M.smooth_reliability_curve(probs, posterior=probs, bandwidth=0.05)
+    ok = ~np.isnan(exact.accuracy)
+    np.testing.assert_allclose(exact.accuracy[ok], exact.grid[ok], rtol=0, atol=1e-15)
+    assert exact.smece == 0.0
+    # labels drawn from a calibrated binary model (n = 40000): accuracy(x) - x is label noise
+    # with standard error se(x) = sqrt(sum K^2 f (1 - f)) / sum K (direct kernel sums). The
+    # tolerance is 4.5 se(x) at 41 points where the density is substantial (false-failure rate
+    # < 41 * 7e-6 = 3e-4); se(x) is 0.004 to 0.01 here, so the curve is within ~0.045 of the
+    # diagonal (measured: 0.027, 2.9 se), while the f^2 model below sits >= 0.11 below it
+    rng = np.random.default_rng(73)
+    n = 40_000
+    f = rng.uniform(0.5, 1.0, n)
+    probs = np.stack([f, 1 - f], axis=1)
+    labels = (rng.random(n) >= f).astype(int)  # P(y = 0) = f: calibrated
+    curve = M.smooth_reliability_curve(probs, labels, n_grid=101)
+    x_idx = np.arange(55, 96)
+    x = curve.grid[x_idx]
+    _, _, kernel = direct_smooth_curve(f, f, curve.bandwidth, x)
+    se = np.sqrt((kernel ** 2) @ (f * (1 - f))) / kernel.sum(axis=1)
+    assert np.all(np.abs(curve.accuracy[x_idx] - x) <= 4.5 * se)
+    assert np.all(se < 0.012)
+    over = M.smooth_reliability_curve(probs, (rng.random(n) >= f ** 2).astype(int), n_grid=101)
+    assert np.all(x - over.accuracy[x_idx] > 0.08)
+
+
+def test_smooth_curve_bootstrap_matches_weighted_direct_sums():
+    probs, labels = make_data(300, 3, seed=74)
+    conf, target = loop_top_label(probs, labels)
+    sigma, n_boot = 0.08, 25
+    curve = M.smooth_reliability_curve(probs, labels, sigma, n_grid=21, n_bootstrap=n_boot,
+                                       confidence=0.8, rng=9)
+    x = curve.grid
+    rng = np.random.default_rng(9)  # the same draws: one size-n draw per replicate
+    reps = []
+    for _ in range(n_boot):
+        w = np.bincount(rng.integers(0, 300, size=300), minlength=300).astype(float)
+        reps.append(direct_smooth_curve(conf, target, sigma, x, weights=w)[0])
+    lower, upper = np.quantile(np.array(reps), [0.1, 0.9], axis=0)
+    dense = curve.density > 1e-2 * curve.density.max()
+    # each replicate carries the discretisation error of the point estimate: the tolerance rule
+    # of test_smooth_curve_matches_direct_kernel_sums, 0.5 (h / sigma)^2 = 5e-6 (measured 7e-7)
+    tol = 0.5 * (2.0 ** -M._smooth_level(sigma) / sigma) ** 2
+    np.testing.assert_allclose(curve.lower[dense], lower[dense], rtol=0, atol=tol)
+    np.testing.assert_allclose(curve.upper[dense], upper[dense], rtol=0, atol=tol)
+    assert np.all(curve.lower[dense] <= curve.upper[dense])
+
+
+def test_smooth_curve_band_contains_estimate_and_shrinks_with_n():
+    rng = np.random.default_rng(75)
+    n = 32_000
+    f = rng.uniform(0.5, 1.0, n)
+    probs = np.stack([f, 1 - f], axis=1)
+    labels = (rng.random(n) >= f ** 1.5).astype(int)
+    sigma = 0.05  # fixed, so the two sample sizes smooth alike
+    small = M.smooth_reliability_curve(probs[:2000], labels[:2000], sigma, n_grid=51,
+                                       n_bootstrap=100, rng=0)
+    big = M.smooth_reliability_curve(probs, labels, sigma, n_grid=51, n_bootstrap=100, rng=0)
+    inside = (big.grid > 0.55) & (big.grid < 0.95)
+    for c in (small, big):
+        assert np.all(c.lower[inside] <= c.accuracy[inside])
+        assert np.all(c.accuracy[inside] <= c.upper[inside])
+    # 16x the data: kernel-regression noise shrinks like 1/sqrt(n), widths by ~4
+    ratio = (big.upper - big.lower)[inside] / (small.upper - small.lower)[inside]
+    assert ratio.mean() < 0.35
+
+
+def test_smooth_curve_small_bandwidth_many_fourier_terms():
+    # sigma = 2e-3 needs a 2^14 grid and ~1600 Fourier terms (built in several cosine blocks)
+    probs, labels = make_data(400, 3, seed=76)
+    conf, target = loop_top_label(probs, labels)
+    curve = M.smooth_reliability_curve(probs, labels, 2e-3, n_grid=301)
+    x = curve.grid
+    acc, density, _ = direct_smooth_curve(conf, target, 2e-3, x)
+    # the tolerance rule of test_smooth_curve_matches_direct_kernel_sums (h / sigma = 0.03)
+    tol = 0.5 * (2.0 ** -M._smooth_level(2e-3) / 2e-3) ** 2
+    np.testing.assert_allclose(curve.density, density, rtol=0, atol=tol * density.max())
+    ok = density > 1e-3 * density.max()
+    np.testing.assert_allclose(curve.accuracy[ok], acc[ok], rtol=0, atol=tol)
+    # far from every confidence the density underflows: NaN, not round-off
+    assert np.isnan(curve.accuracy[density < 1e-12 * density.max()]).all()
+
+
+# ---- errors ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: M.reliability_curve(GOOD_P, GOOD_Y, n_bins=0),
+     r"'n_bins' parameter of reliability_curve must be an int >= 1. Got 0"),
+    (lambda: M.reliability_curve(GOOD_P, GOOD_Y, n_bins=3.0), r"'n_bins' parameter .* Got 3.0"),
+    (lambda: M.reliability_curve(GOOD_P, GOOD_Y, binning="equal"),
+     r"'binning' parameter of reliability_curve must be one of 'uniform', 'quantile'"),
+    (lambda: M.reliability_curve(GOOD_P, GOOD_Y, n_bootstrap=1),
+     r"'n_bootstrap' parameter of reliability_curve must be an int >= 2. Got 1"),
+    (lambda: M.reliability_curve(GOOD_P, GOOD_Y, n_bootstrap=10.0),
+     r"'n_bootstrap' parameter of reliability_curve"),
+    (lambda: M.reliability_curve(GOOD_P, GOOD_Y, confidence=1.0),
+     r"'confidence' parameter of reliability_curve must be a finite real number in \(0.0, 1.0\)"),
+    (lambda: M.reliability_curve(GOOD_P, GOOD_Y, confidence="95%"),
+     r"'confidence' parameter of reliability_curve"),
+    (lambda: M.reliability_curve(GOOD_P),
+     r"'labels' parameter of reliability_curve must be an array of integer class labels"),
+    (lambda: M.reliability_curve(GOOD_P, GOOD_Y, posterior=GOOD_P),
+     r"'labels' and 'posterior' parameters of reliability_curve are mutually exclusive"),
+    (lambda: M.reliability_curve(np.array([[0.5, 0.6]]), np.array([0])),
+     r"'probs' parameter of reliability_curve must have rows summing to 1"),
+    (lambda: M.reliability_curve(GOOD_P, np.array([0, 2])),
+     r"'labels' parameter of reliability_curve must hold class labels in \[0, 2\)"),
+    (lambda: M.reliability_curve(GOOD_P, posterior=np.ones((2, 3)) / 3),
+     r"'posterior' parameter of reliability_curve must have the same shape"),
+    (lambda: M.classwise_reliability_curves(GOOD_P, GOOD_Y, n_bins=-2),
+     r"'n_bins' parameter of classwise_reliability_curves must be an int >= 1"),
+    (lambda: M.classwise_reliability_curves(GOOD_P, GOOD_Y, binning="log"),
+     r"'binning' parameter of classwise_reliability_curves"),
+    (lambda: M.classwise_reliability_curves(GOOD_P, GOOD_Y, classes=[2]),
+     r"'classes' parameter of classwise_reliability_curves must be a non-empty 1-D sequence "
+     r"of distinct class indices in \[0, 2\). Got \[2\]"),
+    (lambda: M.classwise_reliability_curves(GOOD_P, GOOD_Y, classes=[0, 0]),
+     r"'classes' parameter .* distinct .* Got \[0, 0\]"),
+    (lambda: M.classwise_reliability_curves(GOOD_P, GOOD_Y, classes=[-1]), r"'classes' parameter"),
+    (lambda: M.classwise_reliability_curves(GOOD_P, GOOD_Y, classes=[0.0]), r"'classes' parameter"),
+    (lambda: M.classwise_reliability_curves(GOOD_P, GOOD_Y, classes=[]), r"'classes' parameter"),
+    (lambda: M.classwise_reliability_curves(GOOD_P, GOOD_Y, classes=1), r"'classes' parameter"),
+    (lambda: M.classwise_reliability_curves(GOOD_P, GOOD_Y, n_bootstrap=0),
+     r"'n_bootstrap' parameter of classwise_reliability_curves"),
+    (lambda: M.classwise_reliability_curves(np.array([[0.5, -0.5], [0.5, 0.5]]), GOOD_Y),
+     r"'probs' parameter of classwise_reliability_curves must be non-negative"),
+    (lambda: M.classwise_reliability_curves(GOOD_P, posterior=np.array([[0.5, 0.6], [0.5, 0.5]])),
+     r"'posterior' parameter of classwise_reliability_curves must have rows summing to 1"),
+    (lambda: M.smooth_reliability_curve(GOOD_P, GOOD_Y, bandwidth=0.0),
+     r"'bandwidth' parameter of smooth_reliability_curve must be a finite real number >= 0.0001"),
+    (lambda: M.smooth_reliability_curve(GOOD_P, GOOD_Y, bandwidth=np.inf),
+     r"'bandwidth' parameter of smooth_reliability_curve"),
+    (lambda: M.smooth_reliability_curve(GOOD_P, GOOD_Y, n_grid=1),
+     r"'n_grid' parameter of smooth_reliability_curve must be an int >= 2. Got 1"),
+    (lambda: M.smooth_reliability_curve(GOOD_P, GOOD_Y, n_bootstrap=1),
+     r"'n_bootstrap' parameter of smooth_reliability_curve"),
+    (lambda: M.smooth_reliability_curve(GOOD_P, GOOD_Y, confidence=0.0),
+     r"'confidence' parameter of smooth_reliability_curve"),
+    (lambda: M.smooth_reliability_curve(GOOD_P, np.array([0.0, 1.0])),
+     r"'labels' parameter of smooth_reliability_curve must be an array of integer class labels"),
+])
+def test_invalid_reliability_curve_parameters(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+@pytest.mark.parametrize("function", [M.reliability_curve, M.classwise_reliability_curves,
+                                      M.smooth_reliability_curve])
+def test_reliability_curves_reject_legacy_random_state(function):
+    with pytest.raises(TypeError, match="'rng' parameter must be"):
+        function(GOOD_P, GOOD_Y, n_bootstrap=5, rng=np.random.RandomState(0))
+    with pytest.raises(TypeError, match="'rng' parameter must be"):
+        function(GOOD_P, GOOD_Y, rng="seed")
