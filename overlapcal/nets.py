@@ -388,10 +388,31 @@ def mlp(n_features: int, n_classes: int, *, width: int = DEFAULT_WIDTH,
     return _mlp(n_features, n_classes, width, depth, int(rng.integers(2**63)))
 
 
-def _mlp(n_features, n_classes, width, depth, seed):
+class Standardize(nn.Module):
+    """A fixed affine layer ``(x - shift) / scale`` (buffers, not parameters: never trained).
+
+    Mixing commutes with it (``lam a + (1 - lam) b`` maps to the same mixture of the images),
+    so a network that starts with it has the same Mixup optimum as one that does not.
+    """
+
+    def __init__(self, shift, scale):
+        super().__init__()
+        self.register_buffer("shift", torch.as_tensor(shift, dtype=torch.float64))
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float64))
+
+    def forward(self, x):
+        return (x - self.shift) / self.scale
+
+
+def _mlp(n_features, n_classes, width, depth, seed, standardize_from=None):
     generator = torch.Generator(device="cpu").manual_seed(seed)
     sizes = [n_features] + [width] * depth + [n_classes]
     layers = []
+    if standardize_from is not None:
+        shift = standardize_from.mean(axis=0)
+        scale = standardize_from.std(axis=0)
+        scale = np.where(scale > 0, scale, 1.0)  # constant features: shift only
+        layers.append(Standardize(shift, scale))
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         # skip_init: no default initialisation, which would draw from torch's global generator
         linear = torch.nn.utils.skip_init(nn.Linear, fan_in, fan_out, dtype=torch.float64,
@@ -560,6 +581,7 @@ def train(X, y, method: str = "erm", *, n_classes: int | None = None, module=Non
           epochs: int = 100, batch_size: int = 128, lr: float = 1e-3,
           lr_schedule: str = "constant", weight_decay: float = 0.0,
           until_interpolation: bool = False, max_epochs: int | None = None, eval_every: int = 1,
+          standardize: bool = True,
           callback=None, device="cpu", dtype: str = "float32", rng=None,
           progress: bool = False) -> TrainedNetwork:
     """Train a network with ERM, Mixup or d-Mixup and return it as a predictor.
@@ -607,6 +629,12 @@ def train(X, y, method: str = "erm", *, n_classes: int | None = None, module=Non
         ``until_interpolation``.
     weight_decay : float >= 0, default 0.0
         Adam's (L2) weight decay.
+    standardize : bool, default True
+        Start the default MLP with a fixed :class:`Standardize` layer that maps the training
+        inputs to mean 0 and standard deviation 1 per feature (constant features are only
+        shifted). Mixing commutes with this affine map, so the Mixup optimum is unchanged; it
+        makes raw inputs on very different scales (a 1-D input in ``[0, 1000]``) trainable with
+        the default learning rate. Ignored with a custom ``module``.
     until_interpolation : bool, default False
         If True, keep training after ``epochs`` until the training accuracy (unmixed) is 1.0,
         for at most ``max_epochs`` epochs in total; an :class:`InterpolationWarning` says so
@@ -730,6 +758,7 @@ def train(X, y, method: str = "erm", *, n_classes: int | None = None, module=Non
     lr_schedule = check_option(lr_schedule, "lr_schedule", caller, LR_SCHEDULES)
     weight_decay = check_real(weight_decay, "weight_decay", caller, low=0.0)
     until_interpolation = _check_bool(until_interpolation, "until_interpolation", caller)
+    standardize = _check_bool(standardize, "standardize", caller)
     progress = _check_bool(progress, "progress", caller)
     if max_epochs is None:
         max_epochs = 10 * epochs if until_interpolation else epochs
@@ -767,7 +796,8 @@ def train(X, y, method: str = "erm", *, n_classes: int | None = None, module=Non
         architecture = type(module).__name__
         width = depth = None
     else:
-        net = _mlp(n_features, n_classes, width, depth, int(init_seed)).to(dev, torch_dtype)
+        net = _mlp(n_features, n_classes, width, depth, int(init_seed),
+                   standardize_from=X if standardize else None).to(dev, torch_dtype)
         architecture = "mlp"
     X_t = torch.as_tensor(X).to(torch_dtype).to(dev)  # cast on the CPU, move once
     y_t = torch.as_tensor(y, device=dev)
