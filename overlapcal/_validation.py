@@ -260,9 +260,25 @@ def check_probs(probs, caller: str, *, name: str = "probs", n_classes: int | Non
 
 
 def check_logits(logits, caller: str, *, name: str = "logits", n_classes: int | None = None,
-                 allow_k1: bool = False) -> np.ndarray:
-    """Finite logits of shape ``(n_samples, n_classes)``; float32 stays float32."""
-    logits = check_array(logits, name, caller, ndim=2)
+                 allow_k1: bool = False, allow_neg_inf: bool = False) -> np.ndarray:
+    """Finite logits of shape ``(n_samples, n_classes)``; float32 stays float32.
+
+    With ``allow_neg_inf``, ``-inf`` marks an impossible class (``log 0``, as in the logits of
+    a Bayes predictor); NaN and ``+inf`` are still errors and every row needs a finite entry.
+    """
+    logits = check_array(logits, name, caller, ndim=2, finite=not allow_neg_inf)
+    if allow_neg_inf:
+        bad = np.isnan(logits) | (logits == np.inf)
+        if bad.any() or logits.size and not np.isfinite(logits.max(axis=1)).all():
+            if bad.any():
+                where = tuple(int(i) for i in np.argwhere(bad)[0])
+                got = f"{logits[where]} at index {where}"
+            else:
+                got = f"row {int(np.argmin(np.isfinite(logits.max(axis=1))))} entirely -inf"
+            raise ValueError(
+                f"The {name!r} parameter of {caller} must contain finite values or -inf "
+                f"(an impossible class), with a finite entry in every row. Got {got} instead."
+            )
     k = logits.shape[1]
     if k < 2 and not allow_k1:
         raise ValueError(

@@ -824,7 +824,7 @@ def test_posterior_errors(metric):
      r"'reduction' parameter of negative_log_likelihood must be one of 'mean', 'none'"),
     (lambda: M.brier(GOOD_P, GOOD_Y, reduction=None), r"'reduction' parameter of brier_score"),
     (lambda: M.nll(np.array([[np.inf, 0.0]]), np.array([0]), from_logits=True),
-     r"'probs' parameter of negative_log_likelihood must contain only finite"),
+     r"'probs' parameter of negative_log_likelihood must contain finite values or -inf"),
     (lambda: M.kl_to_posterior(GOOD_P, None),
      r"'posterior' parameter of kl_to_posterior must be an array"),
     (lambda: M.kl_to_posterior(GOOD_P, np.ones((3, 2)) / 2),
@@ -1362,3 +1362,28 @@ def test_reliability_curves_reject_legacy_random_state(function):
         function(GOOD_P, GOOD_Y, n_bootstrap=5, rng=np.random.RandomState(0))
     with pytest.raises(TypeError, match="'rng' parameter must be"):
         function(GOOD_P, GOOD_Y, rng="seed")
+
+
+# -- -inf logits (impossible classes, e.g. a Bayes predictor's log-posterior) --------------------
+
+def test_nll_from_logits_accepts_minus_inf_for_impossible_classes():
+    logits = np.array([[0.0, -np.inf, np.log(3.0)], [-np.inf, 1.0, 1.0]])
+    labels = np.array([2, 1])
+    # Oracle: -log softmax computed by hand, with exp(-inf) = 0.
+    expected = np.mean([-np.log(3.0 / 4.0), -np.log(0.5)])
+    assert metrics.nll(logits, labels, from_logits=True) == pytest.approx(expected, rel=1e-15)
+    eta = np.array([[0.25, 0.0, 0.75], [0.0, 0.5, 0.5]])
+    expected_soft = np.mean([-(0.25 * np.log(0.25) + 0.75 * np.log(0.75)), np.log(2.0)])
+    assert metrics.nll(logits, posterior=eta, from_logits=True) == pytest.approx(expected_soft)
+    # A label on an impossible class has infinite loss (the true value).
+    assert metrics.nll(logits, np.array([1, 1]), reduction="none", from_logits=True)[0] == np.inf
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.array([[np.nan, 0.0]]), "finite values or -inf"),
+    (np.array([[np.inf, 0.0]]), "finite values or -inf"),
+    (np.array([[-np.inf, -np.inf]]), "entirely -inf"),
+])
+def test_nll_from_logits_rejects_nan_plus_inf_and_all_minus_inf_rows(bad, match):
+    with pytest.raises(ValueError, match=match):
+        metrics.nll(bad, np.array([0]), from_logits=True)
