@@ -1,6 +1,10 @@
 """The ``overlapcal`` command line.
 
+    overlapcal reproduce [--quick] [--out DIR] [--scheduler ADDRESS] [--workers N]
+                                        every theorem plot, a results table and a report
     overlapcal describe [--out DIR]     ground truth of the built-in families: a table and a figure
+    overlapcal sweep CONFIG.toml [--out DIR] [--scheduler ADDRESS] [--workers N]
+                                        run or resume a declarative sweep
 """
 
 from __future__ import annotations
@@ -26,6 +30,17 @@ def _writable_folder(path: str) -> Path:
     return folder
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an int >= 1 (``--workers 0`` would silently mean all CPUs)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
 def _describe(args) -> int:
     from .experiments.families import describe_families
 
@@ -38,18 +53,80 @@ def _describe(args) -> int:
     return 0
 
 
+def _reproduce(args) -> int:
+    from .experiments.reproduce import reproduce
+    from .experiments.sweep import SchedulerError
+
+    out = _writable_folder(args.out)
+    start = time.perf_counter()
+    try:
+        results = reproduce(out, quick=args.quick, scheduler=args.scheduler,
+                            workers=args.workers, progress=not args.no_progress)
+    except SchedulerError as exc:
+        raise SystemExit(f"overlapcal: {exc}")
+    for result in results:
+        print(f"\n{result.key}: {result.title} ({result.seconds:.0f} s)")
+        for verdict in result.verdicts:
+            print("  " + verdict.line())
+    n_ok = sum(v.passed for r in results for v in r.verdicts)
+    n_all = sum(len(r.verdicts) for r in results)
+    print(f"\n{n_ok}/{n_all} verdicts agree with the theory; figures, results.csv and report.md "
+          f"in {out}/ ({time.perf_counter() - start:.0f} s)")
+    return 0
+
+
+def _sweep(args) -> int:
+    from .experiments.config import ConfigError, load_config
+    from .experiments.sweep import SchedulerError, run_sweep
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        raise SystemExit(f"overlapcal: invalid config: {exc}")
+    out = _writable_folder(args.out)
+    try:
+        result = run_sweep(config, out, scheduler=args.scheduler, workers=args.workers,
+                           progress=not args.no_progress)
+    except SchedulerError as exc:
+        raise SystemExit(f"overlapcal: {exc}")
+    csv_path = result.store.write_csv(out / f"{config.name}.csv")
+    print(f"{config.name}: {result.n_cells} cells ({result.n_run} run, {result.n_skipped} "
+          f"already done) in {result.seconds:.1f} s; results in {result.store.path} and {csv_path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="overlapcal",
         description="Calibration under class overlap, executable (Chidambaram and Ge, ICLR 2024).",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    reproduce = commands.add_parser(
+        "reproduce", help="run every theorem experiment, draw the figures and write a report")
+    reproduce.add_argument("--quick", action="store_true",
+                           help="small grids and networks: a few minutes on 2 CPU cores")
+    reproduce.add_argument("--out", default="results", help="output folder (default: results)")
+    reproduce.add_argument("--scheduler", default=None,
+                           help="Dask scheduler address (default: local processes)")
+    reproduce.add_argument("--workers", type=int, default=None,
+                           help="local worker processes (default: all CPUs)")
+    reproduce.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    reproduce.set_defaults(run=_reproduce)
     describe = commands.add_parser(
         "describe",
         help="tabulate the exact ground truth of the built-in distribution families and plot them",
     )
     describe.add_argument("--out", default="results", help="output folder (default: results)")
     describe.set_defaults(run=_describe)
+    sweep = commands.add_parser("sweep", help="run or resume a sweep declared in a TOML config")
+    sweep.add_argument("config", help="the TOML configuration file")
+    sweep.add_argument("--out", default="results", help="output folder (default: results)")
+    sweep.add_argument("--scheduler", default=None,
+                       help="Dask scheduler address (default: local processes)")
+    sweep.add_argument("--workers", type=_positive_int, default=None,
+                       help="local worker processes (default: all CPUs; 1 runs in-process)")
+    sweep.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    sweep.set_defaults(run=_sweep)
     return parser
 
 

@@ -1,0 +1,213 @@
+"""The sweep runner: every cell of a config, resumable, on local processes or a Dask cluster.
+
+``run_sweep(config, out)`` expands the grid, skips the cells already in ``out/NAME.jsonl``, runs
+the rest (a process pool by default, a Dask ``distributed`` cluster when a scheduler address is
+given) and appends each finished cell to the store at once. Killing the sweep loses at most the
+cells in flight; rerunning the same command resumes.
+
+Each cell runs with BLAS and torch limited to one thread, whatever the executor, so a cell's
+numbers do not depend on where it ran: the local and the Dask results are identical.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from .._validation import check_int
+from .config import Cell, SweepConfig, expand
+from .store import ResultStore
+
+__all__ = ["SchedulerError", "SweepResult", "run_sweep", "run_cell"]
+
+
+class SchedulerError(RuntimeError):
+    """The Dask scheduler could not be reached."""
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What a sweep produced: the store, the tidy rows of this config's cells, and counts."""
+
+    store: ResultStore
+    rows: list[dict]
+    n_cells: int
+    n_run: int
+    n_skipped: int
+    seconds: float
+
+
+def run_cell(cell: Cell) -> dict:
+    """Compute one cell (single-threaded) and return its store record."""
+    from threadpoolctl import threadpool_limits
+
+    from .tasks import TASKS
+
+    start = time.perf_counter()
+    with threadpool_limits(limits=1):
+        torch_threads = _limit_torch_threads()
+        try:
+            rows = TASKS[cell.task].run(cell)
+        finally:
+            _restore_torch_threads(torch_threads)
+    return {
+        "cell_id": cell.cell_id,
+        "task": cell.task,
+        "params": cell.params,
+        "replicate": cell.replicate,
+        "seeds": {"data": [cell.data_seed[0], list(cell.data_seed[1])],
+                  "method": [cell.method_seed[0], list(cell.method_seed[1])]},
+        "rows": rows,
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def _limit_torch_threads():
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    return previous
+
+
+def _restore_torch_threads(previous) -> None:
+    if previous is not None:
+        import torch
+
+        torch.set_num_threads(previous)
+
+
+def _progress(total: int, initial: int, enabled: bool, name: str):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=name, unit="cell", dynamic_ncols=True)
+
+
+def _connect(address: str, timeout: float):
+    try:
+        from distributed import Client
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "Running on a Dask cluster needs the 'dask' extra: pip install overlapcal[dask]"
+        ) from exc
+    try:
+        return Client(address, timeout=f"{timeout}s")
+    except (OSError, TimeoutError) as exc:
+        raise SchedulerError(
+            f"cannot reach the Dask scheduler at {address!r} within {timeout:g} s ({exc}). "
+            "Check the address (e.g. tcp://HOST:8786) and that the scheduler is running."
+        ) from None
+    except ValueError as exc:  # a malformed address, e.g. an unknown scheme
+        raise SchedulerError(
+            f"invalid Dask scheduler address {address!r} ({exc}). "
+            "Expected an address such as tcp://HOST:8786."
+        ) from None
+
+
+def run_sweep(
+    config: SweepConfig,
+    out,
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    connect_timeout: float = 10.0,
+) -> SweepResult:
+    """Run (or resume) ``config``, storing results in ``out/<config.name>.jsonl``.
+
+    Parameters
+    ----------
+    config : SweepConfig
+    out : path
+        Output folder (created if needed).
+    scheduler : str, optional
+        A Dask scheduler address; overrides ``config.scheduler``. None runs locally.
+    workers : int, optional
+        Local processes (default ``config.workers`` or the number of CPUs); 1 runs in-process.
+    progress : bool
+        Show a progress bar with ETA.
+    connect_timeout : float
+        Seconds to wait for the scheduler before failing.
+
+    Raises
+    ------
+    SchedulerError
+        When ``scheduler`` is malformed or cannot be reached within ``connect_timeout``.
+    ValueError
+        When ``workers`` is not an int >= 1.
+    """
+    if workers is not None:
+        check_int(workers, "workers", "run_sweep", low=1)
+    start = time.perf_counter()
+    store = ResultStore(Path(out) / f"{config.name}.jsonl")
+    cells = expand(config)
+    done = store.completed()
+    todo = [cell for cell in cells if cell.cell_id not in done]
+    bar = _progress(len(cells), len(cells) - len(todo), progress and bool(todo), config.name)
+    scheduler = scheduler or config.scheduler
+    workers = workers or config.workers or os.cpu_count() or 1
+    try:
+        for record in _execute(todo, scheduler, workers, connect_timeout):
+            store.append(record)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    ids = {cell.cell_id for cell in cells}
+    rows = [row for row in store.rows() if row["cell_id"] in ids]
+    return SweepResult(store, rows, len(cells), len(todo), len(cells) - len(todo),
+                       time.perf_counter() - start)
+
+
+def _process_context():
+    """``fork`` (fast, and no ``if __name__ == "__main__"`` guard needed in user scripts) unless
+    torch is already loaded in this process, whose thread pools do not survive a fork: then
+    ``spawn``."""
+    import multiprocessing
+    import sys
+
+    if "torch" not in sys.modules and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def _execute(cells: list[Cell], scheduler, workers: int, connect_timeout: float):
+    """Yield finished records as they complete."""
+    if not cells:
+        return
+    if scheduler is not None:
+        client = _connect(scheduler, connect_timeout)
+        try:
+            from distributed import as_completed as dask_completed
+
+            futures = client.map(run_cell, cells, pure=False)
+            try:
+                for future in dask_completed(futures):
+                    yield future.result()
+            finally:
+                client.cancel(futures)
+        finally:
+            client.close()
+        return
+    if workers == 1 or len(cells) == 1:
+        for cell in cells:
+            yield run_cell(cell)
+        return
+    context = _process_context()
+    with ProcessPoolExecutor(max_workers=min(workers, len(cells)), mp_context=context) as pool:
+        futures = [pool.submit(run_cell, cell) for cell in cells]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()

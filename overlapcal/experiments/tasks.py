@@ -1,0 +1,288 @@
+"""What one sweep cell computes.
+
+The ``calibration`` task is the data flow of DESIGN.md in one function::
+
+    distribution --sample--> (X, y) --fit--> predictor --recalibrate--> predictor --evaluate--> rows
+
+A cell fixes a distribution (``family`` and its parameters), a fitting ``method`` and sample
+sizes; it returns one row per recalibration (``none``, ``oracle``, ``fitted``, ``paper_lbfgs``)
+with the population KL risk (and its top-label / runner-up parts), the population accuracy, and
+sample metrics on a test set (NLL, ECE, ACE with labels; ECE against the true posterior).
+Ground truth (``H(Y|X)``, Bayes accuracy, Corollary 2's bound, the uniform predictor's risk) is
+stored in every row so plots and verdicts need nothing else.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .config import Cell, ConfigError, SweepConfig
+
+__all__ = ["Task", "TASKS", "FAMILIES", "METHODS", "RECALIBRATIONS", "build_distribution",
+           "build_predictor"]
+
+FAMILIES = ("overlapping_uniform", "gaussian_pairs", "gaussian_orthogonal", "gaussian_shifted")
+METHODS = ("bayes", "hard_interpolator", "soft_interpolator", "erm_net", "mixup_net",
+           "dmixup_net", "mixup_optimum", "mixup_optimum_local")
+RECALIBRATIONS = ("none", "oracle", "fitted", "paper_lbfgs")
+
+# Every parameter the calibration task understands, with its default.
+DEFAULTS = {
+    "family": "overlapping_uniform",
+    "n_classes": 2,
+    "overlap": 0.5,            # overlapping_uniform: alpha
+    "group_size": 2,
+    "spacing": None,           # overlapping_uniform: None means n_classes
+    "bayes_error": 0.1,        # gaussian_pairs: within-pair Bayes error (sets the separation)
+    "separation": 2.0,         # gaussian_orthogonal: norm of each mean
+    "shift": 0.1,              # gaussian_shifted: mu of the paper's preset
+    "n_features": None,        # None means the family's default (1 for overlapping_uniform;
+                               # extra uniform axes carry no class information)
+    "label_noise": 0.0,
+    "noise_kind": "pair",
+    "method": "hard_interpolator",
+    "n_per_class": 20,         # training points per class (n_train = n_per_class * k)
+    "n_train": None,           # overrides n_per_class when given
+    "n_val": 2000,             # labelled held-out points for fitted temperature scaling
+    "n_test": 5000,            # test points for sample metrics
+    "kl_samples": 20000,       # Monte Carlo points for population functionals (when not exact)
+    "recalibrations": ["none", "oracle", "fitted"],
+    "n_bins": 15,
+    "margin": 15.0,            # interpolators: logit margin B
+    "radius": 0.5,             # soft interpolator: regularity radius gamma, in units of the
+                               # mean nearest-neighbour spacing of the training set
+    "mix_alpha": 1.0,          # Mixup: lam ~ Beta(alpha, alpha)
+    "max_distance": None,      # local Mixup optimum: None picks the largest within-group delta
+    "n_mix": 3,                # d-Mixup: points mixed
+    "width": 256,
+    "depth": 2,
+    "epochs": 100,
+    "batch_size": 128,
+    "lr": 1e-3,
+}
+
+DATA_KEYS = ("family", "n_classes", "overlap", "group_size", "spacing", "bayes_error",
+             "separation", "shift", "n_features", "label_noise", "noise_kind", "n_per_class",
+             "n_train", "n_val", "n_test")
+
+
+@dataclass(frozen=True)
+class Task:
+    """A named computation on a cell: ``run(cell) -> rows`` and config validation."""
+
+    name: str
+    run: Callable[[Cell], list[dict]]
+    validate: Callable[[SweepConfig, str], None]
+    data_keys: tuple[str, ...]
+
+
+# -- building blocks ------------------------------------------------------------------------
+
+def build_distribution(p: dict, rng=None):
+    """The distribution a cell's parameters describe (``rng`` draws label-noise partners)."""
+    import overlapcal as oc
+
+    family, k = p["family"], p["n_classes"]
+    if family == "overlapping_uniform":
+        dist = oc.OverlappingUniform(k, p["overlap"], group_size=p["group_size"],
+                                     spacing=p["spacing"], n_features=p["n_features"] or 1)
+    elif family == "gaussian_pairs":
+        dist = oc.GaussianMixture.with_bayes_error("pairs", p["bayes_error"], n_classes=k,
+                                                   **_features(p))
+    elif family == "gaussian_orthogonal":
+        dist = oc.GaussianMixture.orthogonal(k, separation=p["separation"], **_features(p))
+    elif family == "gaussian_shifted":
+        if k != 2:
+            raise ValueError(f"family 'gaussian_shifted' has 2 classes; got n_classes={k}")
+        dist = oc.GaussianMixture.shifted(p["n_features"] or 300, shift=p["shift"])
+    else:
+        raise ValueError(f"unknown family {family!r}; expected one of {FAMILIES}")
+    if p["label_noise"]:
+        dist = oc.LabelNoise(dist, p["label_noise"], kind=p["noise_kind"], rng=rng)
+    return dist
+
+
+def _features(p):
+    return {} if p["n_features"] is None else {"n_features": p["n_features"]}
+
+
+def _local_max_distance(dist) -> float:
+    """The largest local-mixing distance that keeps every mixture inside its group (Prop. 5)."""
+    width = 1.0 + (dist.group_size - 1) * (1.0 - dist.overlap)
+    gap = dist.spacing - width
+    return 0.5 * gap if dist.n_classes > dist.group_size else width
+
+
+def build_predictor(p: dict, dist, X, y, rng):
+    """Fit the cell's method on ``(X, y)``; returns ``(predictor, info)``."""
+    import overlapcal as oc
+
+    method, k = p["method"], dist.n_classes
+    info: dict = {}
+    if method == "bayes":
+        return oc.BayesPredictor(dist), info
+    if method == "hard_interpolator":
+        return oc.HardInterpolator(margin=p["margin"]).fit(X, y, n_classes=k), info
+    if method == "soft_interpolator":
+        spacing = _mean_nn_spacing(X)
+        info["radius_abs"] = p["radius"] * spacing
+        model = oc.SoftInterpolator(margin=p["margin"], radius=p["radius"] * spacing)
+        return model.fit(X, y, n_classes=k), info
+    if method in ("erm_net", "mixup_net", "dmixup_net"):
+        kind = method.split("_")[0]
+        extra = {"alpha": p["mix_alpha"]} if kind != "erm" else {}
+        if kind == "dmixup":
+            extra["n_mix"] = p["n_mix"]
+        net = oc.nets.train(X, y, kind, n_classes=k, width=p["width"], depth=p["depth"],
+                            epochs=p["epochs"], batch_size=p["batch_size"], lr=p["lr"],
+                            rng=rng, **extra)
+        info["train_accuracy"] = float(net.train_accuracy_)
+        return net, info
+    if method == "mixup_optimum":
+        return oc.MixupOptimum(dist, alpha=p["mix_alpha"]), info
+    if method == "mixup_optimum_local":
+        delta = p["max_distance"] if p["max_distance"] is not None else _local_max_distance(dist)
+        info["max_distance"] = float(delta)
+        return oc.MixupOptimum(dist, alpha=p["mix_alpha"], max_distance=delta), info
+    raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+
+
+def _mean_nn_spacing(X) -> float:
+    from scipy.spatial import cKDTree
+
+    dist, _ = cKDTree(X).query(X, k=2)
+    return float(np.mean(dist[:, 1]))
+
+
+def _ground_truth(dist, p, rng) -> dict:
+    from overlapcal._numerics import binary_entropy
+
+    k = dist.n_classes
+    mc = {"n_samples": max(p["kl_samples"], 100_000), "rng": rng}
+    entropy = dist.conditional_entropy(**mc)
+    accuracy = dist.bayes_accuracy(**mc)
+    a = float(accuracy)
+    bound = float(binary_entropy(a) + (1 - a) * math.log(k - 1) - float(entropy)) if k > 1 else 0.0
+    return {"conditional_entropy": float(entropy), "bayes_accuracy": a,
+            "uniform_risk": math.log(k) - float(entropy), "corollary2_bound": bound,
+            "ground_truth_method": entropy.method}
+
+
+# -- the calibration task ---------------------------------------------------------------------
+
+def run_calibration(cell: Cell) -> list[dict]:
+    """Sample, fit, recalibrate and evaluate one cell; one row per recalibration."""
+    import overlapcal as oc
+    from overlapcal import metrics
+    from overlapcal._numerics import softmax
+
+    p = {**DEFAULTS, **cell.params}
+    data_rng, method_rng = cell.data_rng(), cell.method_rng()
+    dist = build_distribution(p, rng=data_rng)
+    k = dist.n_classes
+    n_train = p["n_train"] or p["n_per_class"] * k
+    X, y = dist.sample(n_train, rng=data_rng)
+    X_val, y_val = dist.sample(p["n_val"], rng=data_rng)
+    X_test, y_test = dist.sample(p["n_test"], rng=data_rng)
+    eta_test = dist.posterior(X_test)
+    eval_seed = int(data_rng.integers(2**63))  # common random numbers for every evaluation
+    truth = _ground_truth(dist, p, eval_seed)
+
+    start = time.perf_counter()
+    predictor, info = build_predictor(p, dist, X, y, method_rng)
+    fit_seconds = time.perf_counter() - start
+    # Exact finite sums when both the distribution and the predictor are piecewise constant
+    # in 1-D; otherwise Monte Carlo on common random numbers (``eval_seed``). Adaptive
+    # quadrature is exact enough but its cost grows with the number of training points.
+    exact = dist.n_features == 1 and dist.segments() is not None \
+        and predictor.breakpoints() is not None
+    population_method = "exact" if exact else "monte-carlo"
+    base_logits_val = predictor.logits(X_val)
+    base_logits_test = predictor.logits(X_test)
+
+    rows = []
+    for recal in p["recalibrations"]:
+        temperature, extra = _temperature(recal, predictor, dist, base_logits_val, y_val,
+                                          p, eval_seed, population_method)
+        scaled = predictor if temperature == 1.0 else oc.TemperatureScaled(predictor, temperature)
+        kl = oc.population_kl(scaled, dist, n_samples=p["kl_samples"], rng=eval_seed,
+                              method=population_method)
+        acc = oc.population_accuracy(predictor, dist, n_samples=p["kl_samples"], rng=eval_seed,
+                                     method=population_method)
+        logits = base_logits_test / temperature
+        probs = softmax(logits)
+        rows.append({
+            "recalibration": recal,
+            "temperature": temperature,
+            "kl": kl.value, "kl_stderr": kl.stderr, "kl_method": kl.method,
+            "kl_top_label": kl.top_label, "kl_runner_up": kl.runner_up,
+            "accuracy": float(acc), "accuracy_stderr": acc.stderr,
+            "test_nll": metrics.nll(logits, y_test, from_logits=True),
+            "test_ece": metrics.ece(probs, y_test, n_bins=p["n_bins"]),
+            "test_ace": metrics.ace(probs, y_test, n_bins=p["n_bins"]),
+            "test_ece_posterior": metrics.ece(probs, posterior=eta_test, n_bins=p["n_bins"]),
+            "test_accuracy": float(np.mean(np.argmax(logits, axis=1) == y_test)),
+            "fit_seconds": fit_seconds,
+            **truth, **info, **extra,
+        })
+    return rows
+
+
+def _temperature(recal, predictor, dist, logits_val, y_val, p, eval_seed, population_method):
+    import overlapcal as oc
+
+    if recal == "none":
+        return 1.0, {}
+    if recal == "oracle":
+        result = oc.oracle_temperature(predictor, dist, n_samples=p["kl_samples"], rng=eval_seed,
+                                       method=population_method)
+        return _finite_temperature(result.temperature), {}
+    method = {"fitted": "nll", "paper_lbfgs": "paper-lbfgs"}[recal]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", oc.CalibrationWarning)
+        ts = oc.TemperatureScaling(method=method).fit(logits_val, y_val)
+    extra = {}
+    if recal == "paper_lbfgs":
+        extra["converged_temperature"] = float(ts.converged_temperature_)
+    return _finite_temperature(ts.temperature_), extra
+
+
+def _finite_temperature(t: float) -> float:
+    """Temperatures of +inf (uniform is best) are capped at 1e12, where softmax is uniform."""
+    return float(min(t, 1e12))
+
+
+def _validate_calibration(config: SweepConfig, source: str) -> None:
+    known = set(DEFAULTS)
+    for where, params in (("grid", config.grid), ("fixed", config.fixed)):
+        for key in params:
+            if key not in known:
+                raise ConfigError(f"{source}: field '{where}.{key}' is not a parameter of the "
+                                  f"calibration task (known: {', '.join(sorted(known))})")
+    choices = {"family": FAMILIES, "method": METHODS, "noise_kind": ("pair", "symmetric")}
+    for key, allowed in choices.items():
+        where = "grid" if key in config.grid else "fixed"
+        values = config.grid.get(key, (config.fixed.get(key, DEFAULTS[key]),))
+        for value in values:
+            if value not in allowed:
+                raise ConfigError(f"{source}: field '{where}.{key}' must be one of "
+                                  f"{list(allowed)}, got {value!r}")
+    if "recalibrations" in config.grid:  # a grid value would be one name, iterated by letter
+        raise ConfigError(f"{source}: field 'grid.recalibrations' cannot be a grid axis; list "
+                          f"them in 'fixed.recalibrations' (every cell evaluates each one)")
+    recals = config.fixed.get("recalibrations", DEFAULTS["recalibrations"])
+    if (not isinstance(recals, list) or not recals or len(set(recals)) != len(recals)
+            or any(r not in RECALIBRATIONS for r in recals)):
+        raise ConfigError(f"{source}: field 'fixed.recalibrations' must be a non-empty list "
+                          f"of distinct names from {list(RECALIBRATIONS)}, got {recals!r}")
+
+
+TASKS = {
+    "calibration": Task("calibration", run_calibration, _validate_calibration, DATA_KEYS),
+}

@@ -1,0 +1,458 @@
+"""The sweep runner, its results store and the ``overlapcal sweep`` command.
+
+Every sweep here runs fast cells (the hard interpolator on small overlapping-uniform problems,
+~10 ms each). Results are compared exactly: every number of every row, as its shortest repr
+(so NaN equals NaN), after dropping the wall-clock timings (``fit_seconds``), which are the
+only fields allowed to change between runs.
+"""
+
+import csv
+import json
+import math
+import signal
+import socket
+import subprocess
+import sys
+import time
+import textwrap
+
+import pytest
+
+from overlapcal.cli import main
+from overlapcal.experiments import sweep as sweep_module
+from overlapcal.experiments.config import Cell, config_from_dict, expand, load_config
+from overlapcal.experiments.store import ResultStore
+from overlapcal.experiments.sweep import SchedulerError, run_cell, run_sweep
+from overlapcal.experiments.tasks import TASKS, Task
+
+# The oracle temperature of a hard interpolator is often T = inf; the task caps it and warns.
+pytestmark = pytest.mark.filterwarnings("ignore::overlapcal.recalibration.CalibrationWarning")
+
+FAST = {"family": "overlapping_uniform", "n_per_class": 5, "n_val": 100, "n_test": 200,
+        "kl_samples": 500}
+
+
+def make_config(name="small", seed=7, replicates=2, grid=None, **fixed):
+    grid = grid or {"n_classes": [2, 4, 6], "method": ["hard_interpolator", "soft_interpolator"]}
+    return config_from_dict({"name": name, "task": "calibration", "seed": seed,
+                             "replicates": replicates, "grid": grid,
+                             "fixed": {**FAST, **fixed}})
+
+
+def canonical(rows):
+    """Rows as sorted JSON strings without the timings: equal iff every number is equal."""
+    return sorted(json.dumps({k: v for k, v in row.items() if not k.endswith("seconds")},
+                             sort_keys=True) for row in rows)
+
+
+def toml_text(config):
+    """The TOML file of a config built by :func:`make_config`."""
+    def value(v):
+        return json.dumps(v)  # strings, numbers, booleans and lists: JSON is valid TOML here
+
+    lines = [f'name = "{config.name}"', f'task = "{config.task}"', f"seed = {config.seed}",
+             f"replicates = {config.replicates}", "[grid]"]
+    lines += [f"{axis} = {value(list(values))}" for axis, values in config.grid.items()]
+    lines += ["[fixed]"] + [f"{key} = {value(v)}" for key, v in config.fixed.items()]
+    return "\n".join(lines) + "\n"
+
+
+def free_port():
+    """A local TCP port with nothing listening on it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The uninterrupted in-process run every other run is compared with."""
+    config = make_config()
+    out = tmp_path_factory.mktemp("reference")
+    result = run_sweep(config, out, workers=1, progress=False)
+    return config, result
+
+
+# -- the runner --------------------------------------------------------------------------------
+
+def test_reference_run(reference):
+    config, result = reference
+    n = config.n_cells
+    assert (result.n_cells, result.n_run, result.n_skipped) == (n, n, 0) and n == 12
+    records = result.store.records()
+    assert sorted(r["cell_id"] for r in records) == sorted(c.cell_id for c in expand(config))
+    # One row per recalibration (the task's default: none, oracle, fitted) per cell.
+    assert len(result.rows) == 3 * n
+    assert {row["recalibration"] for row in result.rows} == {"none", "oracle", "fitted"}
+    for row in result.rows:
+        assert math.isfinite(row["kl"]) and row["kl"] >= 0
+        assert row["n_per_class"] == 5 and row["family"] == "overlapping_uniform"
+    for record, cell in zip(records, expand(config)):  # in-process runs in grid order
+        assert record["cell_id"] == cell.cell_id
+        assert record["seeds"] == {"data": [7, list(cell.data_seed[1])],
+                                   "method": [7, list(cell.method_seed[1])]}
+        assert record["seconds"] >= 0
+
+
+def test_rerun_of_a_finished_sweep_runs_nothing(reference, tmp_path):
+    config, result = reference
+    again = run_sweep(config, result.store.path.parent, workers=1, progress=False)
+    assert (again.n_run, again.n_skipped) == (0, config.n_cells)
+    assert canonical(again.rows) == canonical(result.rows)
+    # Nothing to run needs no scheduler: a finished sweep never connects.
+    again = run_sweep(config, result.store.path.parent, progress=False,
+                      scheduler=f"tcp://127.0.0.1:{free_port()}", connect_timeout=0.5)
+    assert again.n_run == 0
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers(reference, tmp_path):
+    config, result = reference
+    again = run_sweep(config, tmp_path / "a", workers=1, progress=False)
+    assert canonical(again.rows) == canonical(result.rows)
+
+    other = run_sweep(make_config(seed=8), tmp_path / "b", workers=1, progress=False)
+    assert {r["cell_id"] for r in other.rows}.isdisjoint(r["cell_id"] for r in result.rows)
+
+    def kl(rows):  # population KL of the uncalibrated predictor, by grid point and replicate
+        return {(r["n_classes"], r["method"], r["replicate"]): r["kl"] for r in rows
+                if r["recalibration"] == "none"}
+
+    first, second = kl(result.rows), kl(other.rows)
+    assert first.keys() == second.keys()
+    # The soft interpolator's exact KL moves continuously with the training points, so a new
+    # seed changes it in every cell. (The hard interpolator's KL takes few distinct values on
+    # 5 points per class, so a tie across seeds is possible there.)
+    soft = [key for key in first if key[1] == "soft_interpolator"]
+    assert len(soft) == 6 and all(first[key] != second[key] for key in soft)
+    assert sum(first[key] != second[key] for key in first) > len(soft)
+
+
+def test_sweep_results_are_scoped_to_the_config(reference, tmp_path):
+    """Two configs sharing a name (and a store) each see only their own cells."""
+    config, result = reference
+    out = tmp_path / "shared"
+    run_sweep(config, out, workers=1, progress=False)
+    other = run_sweep(make_config(seed=8), out, workers=1, progress=False)
+    assert other.n_run == config.n_cells and len(other.rows) == len(result.rows)
+    assert len(ResultStore(out / "small.jsonl").records()) == 2 * config.n_cells
+
+
+@pytest.mark.parametrize("lost", [1, 3])
+def test_resume_after_lost_lines(reference, tmp_path, lost):
+    config, result = reference
+    lines = result.store.path.read_bytes().splitlines(keepends=True)
+    path = tmp_path / "small.jsonl"
+    path.write_bytes(b"".join(lines[:-lost]))
+    resumed = run_sweep(config, tmp_path, workers=1, progress=False)
+    assert (resumed.n_run, resumed.n_skipped) == (lost, config.n_cells - lost)
+    assert canonical(resumed.rows) == canonical(result.rows)
+    assert path.read_bytes().startswith(b"".join(lines[:-lost]))  # append-only
+
+
+@pytest.mark.parametrize("keep", ["one byte", "half", "all but the newline"])
+def test_resume_repairs_a_partial_last_line(reference, tmp_path, keep):
+    config, result = reference
+    lines = result.store.path.read_bytes().splitlines(keepends=True)
+    partial = lines[-2]
+    cut = {"one byte": 1, "half": len(partial) // 2, "all but the newline": len(partial) - 1}[keep]
+    path = tmp_path / "small.jsonl"
+    path.write_bytes(b"".join(lines[:-2]) + partial[:cut])
+    resumed = run_sweep(config, tmp_path, workers=1, progress=False)
+    # The partial record is dropped and recomputed with the lost last one.
+    assert (resumed.n_run, resumed.n_skipped) == (2, config.n_cells - 2)
+    data = path.read_bytes()
+    assert data.endswith(b"\n") and len(data.splitlines()) == config.n_cells
+    assert all(json.loads(line) for line in data.splitlines())
+    assert canonical(resumed.rows) == canonical(result.rows)
+
+
+def test_resume_after_sigkill(tmp_path):
+    """Kill a real ``overlapcal sweep`` process mid-run; the rerun completes it exactly."""
+    config = make_config(name="killed", replicates=5, grid={"n_classes": [2, 4, 6, 8, 10]},
+                         n_test=20000, n_val=5000)  # 25 cells, ~40 ms each
+    path = tmp_path / "killed.toml"
+    path.write_text(toml_text(config))
+    assert load_config(path) == config
+    out = tmp_path / "out"
+    store = out / "killed.jsonl"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "overlapcal.cli", "sweep", str(path), "--out", str(out),
+         "--workers", "1", "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not (store.exists() and store.read_bytes().count(b"\n") >= 2):
+            assert process.poll() is None, process.communicate()[1].decode()
+            assert time.monotonic() < deadline, "the sweep stored nothing in 120 s"
+            time.sleep(0.01)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.kill()
+        process.communicate()
+    assert process.returncode == -signal.SIGKILL
+    stored = len(ResultStore(store).records())
+    assert 2 <= stored < config.n_cells, "the sweep finished before it could be killed"
+
+    resumed = run_sweep(config, out, workers=1, progress=False)
+    assert (resumed.n_run, resumed.n_skipped) == (config.n_cells - stored, stored)
+    uninterrupted = run_sweep(config, tmp_path / "whole", workers=1, progress=False)
+    assert canonical(resumed.rows) == canonical(uninterrupted.rows)
+    assert len(resumed.rows) == 3 * config.n_cells
+
+
+def test_process_pool_equals_in_process(reference, tmp_path):
+    config, result = reference
+    pooled = run_sweep(config, tmp_path, workers=2, progress=False)
+    assert pooled.n_run == config.n_cells
+    assert canonical(pooled.rows) == canonical(result.rows)
+
+
+def test_dask_cluster_equals_local(reference, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    config, result = reference
+    # Worker processes (not threads): the realistic setting, and threadpool/torch limits are
+    # per process. Two spawned workers start in ~2 s here.
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        address = cluster.scheduler_address
+        remote = run_sweep(config, tmp_path, scheduler=address, progress=False)
+        assert remote.n_run == config.n_cells
+        assert canonical(remote.rows) == canonical(result.rows)
+        # The scheduler can also come from the config.
+        from_config = config_from_dict({**_as_dict(config), "name": "via_config",
+                                        "scheduler": address})
+        remote = run_sweep(from_config, tmp_path, progress=False)
+        assert remote.n_run == config.n_cells
+        assert canonical(remote.rows) == canonical(result.rows)  # ids ignore the name
+    assert cluster.status.name == "closed"
+
+
+def _as_dict(config):
+    return {"name": config.name, "task": config.task, "seed": config.seed,
+            "replicates": config.replicates, "grid": {k: list(v) for k, v in config.grid.items()},
+            "fixed": dict(config.fixed)}
+
+
+def test_unreachable_scheduler_fails_fast(tmp_path):
+    address = f"tcp://127.0.0.1:{free_port()}"
+    start = time.monotonic()
+    with pytest.raises(SchedulerError, match=rf"cannot reach the Dask scheduler at "
+                                             rf"'{address}' within 1 s"):
+        run_sweep(make_config(), tmp_path, scheduler=address, connect_timeout=1,
+                  progress=False)
+    assert time.monotonic() - start < 15
+    assert not (tmp_path / "small.jsonl").exists()
+
+
+def test_malformed_scheduler_address(tmp_path):
+    with pytest.raises(SchedulerError, match=r"invalid Dask scheduler address 'nonsense://x'"):
+        run_sweep(make_config(), tmp_path, scheduler="nonsense://x", progress=False)
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True])
+def test_run_sweep_workers_must_be_positive(tmp_path, workers):
+    with pytest.raises(ValueError, match=r"The 'workers' parameter of run_sweep must be an "
+                                         r"int >= 1"):
+        run_sweep(make_config(), tmp_path, workers=workers, progress=False)
+    assert not (tmp_path / "small.jsonl").exists()
+
+
+def test_run_cell_limits_threads_and_restores_them(monkeypatch):
+    """Inside a cell BLAS and torch use one thread; the caller's settings come back after."""
+    from threadpoolctl import threadpool_info
+
+    torch = pytest.importorskip("torch")
+    seen = {}
+
+    def probe(cell):
+        seen["blas"] = [pool["num_threads"] for pool in threadpool_info()]
+        seen["torch"] = torch.get_num_threads()
+        return [{"value": 1.0}]
+
+    monkeypatch.setitem(TASKS, "probe", Task("probe", probe, lambda config, source: None, ()))
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        cell = Cell("probe", {"a": 1}, 0, "00", (1, (0, 1)), (1, (0, 2)))
+        record = run_cell(cell)
+        assert seen["blas"] and set(seen["blas"]) == {1}  # numpy's BLAS at least
+        assert seen["torch"] == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
+    assert record["rows"] == [{"value": 1.0}] and record["params"] == {"a": 1}
+    assert record["seeds"] == {"data": [1, [0, 1]], "method": [1, [0, 2]]}
+
+
+# -- the store ---------------------------------------------------------------------------------
+
+def record(cell_id, rows, replicate=0, **params):
+    return {"cell_id": cell_id, "task": "calibration", "params": params, "replicate": replicate,
+            "seeds": {"data": [1, [0, 5]], "method": [1, [0, 6]]}, "rows": rows, "seconds": 0.5}
+
+
+def test_store_round_trip(tmp_path):
+    store = ResultStore(tmp_path / "deep" / "er" / "s.jsonl")  # parents made on first write
+    assert store.records() == [] and store.completed() == set() and store.rows() == []
+    assert not store.path.exists()
+    first = record("a", [{"kl": 0.25, "x": float("inf")}, {"kl": float("nan"), "x": -1}], k=2)
+    second = record("b", [{"kl": 1e-300, "note": "é"}], replicate=1, k=3, m="hard")
+    store.append(first)
+    store.append(second)
+    again = ResultStore(store.path)
+    # Equal as canonical JSON, so NaN and inf count as surviving the round trip.
+    assert json.dumps(again.records(), sort_keys=True) == json.dumps([first, second],
+                                                                     sort_keys=True)
+    assert again.completed() == {"a", "b"}
+    assert store.path.read_text().count("\n") == 2
+    rows = again.rows()
+    assert len(rows) == 3
+    assert rows[0] == {"cell_id": "a", "replicate": 0, "k": 2, "kl": 0.25, "x": float("inf")}
+    assert rows[1]["cell_id"] == "a" and math.isnan(rows[1]["kl"]) and rows[1]["x"] == -1
+    assert rows[2] == {"cell_id": "b", "replicate": 1, "k": 3, "m": "hard", "kl": 1e-300,
+                       "note": "é"}
+
+
+def test_store_repairs_only_a_partial_tail(tmp_path):
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"cell_id": "a", "par')  # a crash during the very first write
+    assert ResultStore(path).records() == [] and path.read_bytes() == b""
+    line = json.dumps(record("a", [])) + "\n"
+    path.write_text(line)
+    ResultStore(path)
+    assert path.read_text() == line  # a complete store is left alone
+
+
+def test_store_reports_a_corrupt_line(tmp_path):
+    path = tmp_path / "s.jsonl"
+    path.write_text(json.dumps(record("a", [])) + "\n{not json}\n")
+    with pytest.raises(ValueError, match=r"s\.jsonl:2: corrupt record"):
+        ResultStore(path).records()
+
+
+def test_write_csv(tmp_path):
+    store = ResultStore(tmp_path / "s.jsonl")
+    store.append(record("a", [{"kl": 0.1}, {"kl": 0.2, "extra": "x"}], k=2))
+    store.append(record("b", [{"kl": 1 / 3}], replicate=1, k=3))
+    target = tmp_path / "s.csv"
+    target.write_text("old")
+    assert store.write_csv(target) == target
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.csv", "s.jsonl"]  # no .tmp left
+    with open(target, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["cell_id", "replicate", "k", "kl", "extra"]  # union, first seen
+    assert [r["extra"] for r in rows] == ["", "x", ""]
+    assert [float(r["kl"]) for r in rows] == [0.1, 0.2, 1 / 3]  # exact: repr round-trips
+
+
+def test_write_csv_failure_leaves_the_old_file(tmp_path, monkeypatch):
+    store = ResultStore(tmp_path / "s.jsonl")
+    store.append(record("a", [{"kl": 0.1}]))
+    target = tmp_path / "s.csv"
+    target.write_text("old")
+
+    def broken(self, rows):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(csv.DictWriter, "writerows", broken)
+    with pytest.raises(OSError, match="disk full"):
+        store.write_csv(target)
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.csv", "s.jsonl"]
+
+
+# -- the command line --------------------------------------------------------------------------
+
+@pytest.fixture
+def config_file(tmp_path):
+    config = make_config(name="cli", replicates=1, grid={"n_classes": [2, 4]})
+    path = tmp_path / "cli.toml"
+    path.write_text(toml_text(config))
+    return config, path
+
+
+def test_cli_sweep_writes_jsonl_and_csv(config_file, tmp_path, capsys):
+    config, path = config_file
+    out = tmp_path / "results"
+    argv = ["sweep", str(path), "--out", str(out), "--workers", "1", "--no-progress"]
+    assert main(argv) == 0
+    assert "cli: 2 cells (2 run, 0 already done)" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["cli.csv", "cli.jsonl"]
+    store = ResultStore(out / "cli.jsonl")
+    with open(out / "cli.csv", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert len(table) == len(store.rows()) == 3 * 2
+    assert [float(r["kl"]) for r in table] == [r["kl"] for r in store.rows()]
+    assert {r["n_classes"] for r in table} == {"2", "4"}
+    direct = run_sweep(config, tmp_path / "direct", workers=1, progress=False)
+    assert canonical(store.rows()) == canonical(direct.rows)
+
+    assert main(argv) == 0  # a rerun resumes: nothing left to do
+    assert "cli: 2 cells (0 run, 2 already done)" in capsys.readouterr().out
+
+
+def test_cli_malformed_config_exits_nonzero(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('name = "x"\ntask = "calibration"\nseed = 1\n'
+                    '[grid]\nn_classes = [2, 2]\n')
+    out = subprocess.run([sys.executable, "-m", "overlapcal.cli", "sweep", str(path), "--out",
+                          str(tmp_path / "out")], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert "invalid config" in out.stderr and "field 'grid.n_classes' has repeated values" \
+        in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "out").exists()  # nothing was started
+
+
+def test_cli_config_errors_in_process(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text(textwrap.dedent("""
+        name = "x"
+        task = "calibration"
+        seed = 1
+        [grid]
+        n_classes = [2]
+        [fixed]
+        method = "svm"
+    """))
+    with pytest.raises(SystemExit, match=r"invalid config: .*bad\.toml: field 'fixed.method'"):
+        main(["sweep", str(path), "--out", str(tmp_path / "out")])
+    with pytest.raises(SystemExit, match=r"cannot read the config file"):
+        main(["sweep", str(tmp_path / "nope.toml"), "--out", str(tmp_path / "out")])
+
+
+def test_cli_unwritable_output_fails_before_work(config_file, tmp_path, monkeypatch):
+    _, path = config_file
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")  # tests run as root, so chmod would not stop writes; a file does
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("run_sweep started although the output folder is not writable")
+
+    monkeypatch.setattr(sweep_module, "run_sweep", must_not_run)
+    with pytest.raises(SystemExit, match=r"the output folder '.*a_file/out' is not writable"):
+        main(["sweep", str(path), "--out", str(blocker / "out"), "--no-progress"])
+
+
+def test_cli_unreachable_scheduler(config_file, tmp_path, monkeypatch):
+    _, path = config_file
+    # The command line waits run_sweep's default 10 s; 1 s shows the same path, faster.
+    monkeypatch.setitem(run_sweep.__kwdefaults__, "connect_timeout", 1.0)
+    address = f"tcp://127.0.0.1:{free_port()}"
+    with pytest.raises(SystemExit, match=rf"overlapcal: cannot reach the Dask scheduler at "
+                                         rf"'{address}'.*Check the address"):
+        main(["sweep", str(path), "--out", str(tmp_path / "o"), "--scheduler", address,
+              "--no-progress"])
+    with pytest.raises(SystemExit, match=r"overlapcal: invalid Dask scheduler address"):
+        main(["sweep", str(path), "--out", str(tmp_path / "o"), "--scheduler", "nonsense://x",
+              "--no-progress"])
+    assert not (tmp_path / "o" / "cli.jsonl").exists()
+
+
+@pytest.mark.parametrize("workers", ["0", "-2", "two"])
+def test_cli_workers_must_be_positive(config_file, tmp_path, capsys, workers):
+    _, path = config_file
+    with pytest.raises(SystemExit) as info:
+        main(["sweep", str(path), "--out", str(tmp_path / "o"), "--workers", workers])
+    assert info.value.code == 2  # argparse's usage error
+    assert "--workers: must be an integer >= 1" in capsys.readouterr().err
