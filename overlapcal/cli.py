@@ -68,8 +68,8 @@ def _reproduce(args) -> int:
         print(f"\n{result.key}: {result.title} ({result.seconds:.0f} s)")
         for verdict in result.verdicts:
             print("  " + verdict.line())
-    n_ok = sum(v.passed for r in results for v in r.verdicts)
-    n_all = sum(len(r.verdicts) for r in results)
+    n_ok = sum(v.passed is True for r in results for v in r.verdicts)
+    n_all = sum(v.passed is not None for r in results for v in r.verdicts)
     print(f"\n{n_ok}/{n_all} verdicts agree with the theory; figures, results.csv and report.md "
           f"in {out}/ ({time.perf_counter() - start:.0f} s)")
     return 0
