@@ -208,8 +208,17 @@ def run_calibration(cell: Cell) -> list[dict]:
 
     rows = []
     for recal in p["recalibrations"]:
-        temperature, extra = _temperature(recal, predictor, dist, base_logits_val, y_val,
-                                          p, eval_seed, population_method)
+        try:
+            temperature, extra = _temperature(recal, predictor, dist, base_logits_val, y_val,
+                                              p, eval_seed, population_method)
+        except RuntimeError as exc:
+            if recal != "paper_lbfgs":
+                raise
+            # The paper's fixed-step LBFGS can step to T <= 0; that outcome is recorded as a
+            # result of the method (NaN metrics and the reason), not hidden or "repaired".
+            rows.append({"recalibration": recal, "temperature": float("nan"),
+                         "error": str(exc), "fit_seconds": fit_seconds, **truth, **info})
+            continue
         scaled = predictor if temperature == 1.0 else oc.TemperatureScaled(predictor, temperature)
         kl = oc.population_kl(scaled, dist, n_samples=p["kl_samples"], rng=eval_seed,
                               method=population_method)
@@ -240,8 +249,12 @@ def _temperature(recal, predictor, dist, logits_val, y_val, p, eval_seed, popula
     if recal == "none":
         return 1.0, {}
     if recal == "oracle":
-        result = oc.oracle_temperature(predictor, dist, n_samples=p["kl_samples"], rng=eval_seed,
-                                       method=population_method)
+        # Separable cells (overlap 0) legitimately drive T to 0 and useless predictors to
+        # T = inf; both are recorded in the row, so the solver's warnings are not repeated.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", oc.CalibrationWarning)
+            result = oc.oracle_temperature(predictor, dist, n_samples=p["kl_samples"],
+                                           rng=eval_seed, method=population_method)
         return _finite_temperature(result.temperature), {}
     method = {"fitted": "nll", "paper_lbfgs": "paper-lbfgs"}[recal]
     with warnings.catch_warnings():
