@@ -11,6 +11,7 @@ expected, a 1-D array where 2-D is expected or a NaN are errors, not conversions
 
 from __future__ import annotations
 
+import math
 import numbers
 import operator
 
@@ -127,6 +128,19 @@ def _to_numpy(array):
     return np.asarray(array)
 
 
+def _all_finite(arr: np.ndarray) -> bool:
+    """``np.isfinite(arr).all()`` without its boolean temporary of ``arr``'s shape.
+
+    A sum is finite only if every term is (NaN and infinities propagate through it), so one
+    reduction decides the common case; the elementwise test runs only when the sum is not finite
+    (a non-finite value, or an overflow of a sum of huge finite values).
+    """
+    with np.errstate(all="ignore"):
+        if math.isfinite(arr.sum()):
+            return True
+    return bool(np.isfinite(arr).all())
+
+
 def check_array(
     array,
     name: str,
@@ -162,7 +176,7 @@ def check_array(
         pass
     elif arr.dtype != np.float64:
         arr = arr.astype(np.float64)
-    if finite and not np.isfinite(arr).all():
+    if finite and not _all_finite(arr):
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise ValueError(
             f"The {name!r} parameter of {caller} must contain only finite values. "
@@ -267,7 +281,7 @@ def check_logits(logits, caller: str, *, name: str = "logits", n_classes: int | 
     a Bayes predictor); NaN and ``+inf`` are still errors and every row needs a finite entry.
     """
     logits = check_array(logits, name, caller, ndim=2, finite=not allow_neg_inf)
-    if allow_neg_inf:
+    if allow_neg_inf and not _all_finite(logits):  # all finite (the usual case): nothing to check
         bad = np.isnan(logits) | (logits == np.inf)
         if bad.any() or logits.size and not np.isfinite(logits.max(axis=1)).all():
             if bad.any():

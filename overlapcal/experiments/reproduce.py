@@ -206,7 +206,7 @@ def _plot_versus(rows, key, ax, *, log_x: bool):
     if ref:
         x, bound = _mean_by(ref, key, "corollary2_bound")
         _, uniform = _mean_by(ref, key, "uniform_risk")
-        ax.plot(x, bound, color="k", lw=2, ls="--", label="Corollary 2 lower bound")
+        ax.plot(x, bound, color="k", lw=2, ls="--", label="Corollary 2 bound (hard interpolators)")
         ax.plot(x, uniform, color="0.5", lw=1.5, ls="-.", label="uniform predictor")
     if log_x:
         ax.set_xscale("log", base=2)
