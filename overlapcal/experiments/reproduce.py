@@ -47,6 +47,11 @@ class Verdict:
     passed: bool | None  # None: a measured finding the theory makes no prediction about
     detail: str
 
+    def __post_init__(self):
+        # numpy comparisons give np.bool_; store a plain bool so `passed is True` counts it.
+        if self.passed is not None:
+            object.__setattr__(self, "passed", bool(self.passed))
+
     def line(self) -> str:
         mark = {True: "agrees", False: "DISAGREES", None: "finding"}[self.passed]
         return f"- **{mark}**: {self.claim} ({self.detail})"
