@@ -65,6 +65,9 @@ DEFAULTS = {
     "epochs": 100,
     "batch_size": 128,
     "lr": 1e-3,
+    "lr_schedule": "constant",     # nets: "constant" or "cosine" (decay to 0 over `epochs`)
+    "until_interpolation": False,  # nets: after `epochs`, train on (up to 10 x epochs) until the
+                                   # training accuracy is 1.0; not with lr_schedule="cosine"
 }
 
 DATA_KEYS = ("family", "n_classes", "overlap", "group_size", "spacing", "bayes_error",
@@ -141,8 +144,10 @@ def build_predictor(p: dict, dist, X, y, rng):
             extra["n_mix"] = p["n_mix"]
         net = oc.nets.train(X, y, kind, n_classes=k, width=p["width"], depth=p["depth"],
                             epochs=p["epochs"], batch_size=p["batch_size"], lr=p["lr"],
-                            rng=rng, **extra)
+                            lr_schedule=p["lr_schedule"],
+                            until_interpolation=p["until_interpolation"], rng=rng, **extra)
         info["train_accuracy"] = float(net.train_accuracy_)
+        info["epochs_run"] = len(net.history)
         return net, info
     if method == "mixup_optimum":
         return oc.MixupOptimum(dist, alpha=p["mix_alpha"]), info
