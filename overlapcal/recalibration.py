@@ -33,6 +33,7 @@ from scipy.optimize import minimize, minimize_scalar
 
 from ._numerics import softmax
 from ._validation import (
+    _all_finite,
     _to_numpy,
     check_array,
     check_int,
@@ -651,14 +652,17 @@ class TemperatureScaling:
         target = _check_targets(y, n, k, caller)
         weight = _check_sample_weight(sample_weight, n, caller)
 
-        data = _Data.from_arrays(logits, target, weight, allow_inf=True)
+        # check_logits admitted -inf as the only non-finite value; masking it costs ~20% of
+        # every pass, so it is switched on only when some -inf is present (decided once here)
+        allow_inf = not _all_finite(logits)
+        data = _Data.from_arrays(logits, target, weight, allow_inf=allow_inf)
         beta_start = None
         if n * k > 4 * _WARM_START_ELEMENTS:
             size = max(256, _WARM_START_ELEMENTS // k)
             rows = np.unique(np.linspace(0, n - 1, size).astype(np.intp))
             sub = _Data.from_arrays(
                 logits[rows], target[rows], None if weight is None else weight[rows],
-                allow_inf=True,
+                allow_inf=allow_inf,
             )
             try:
                 warm = _solve(sub, rtol=1e-6, max_iter=max_iter)
