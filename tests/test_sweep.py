@@ -9,6 +9,7 @@ only fields allowed to change between runs.
 import csv
 import json
 import math
+import os
 import signal
 import socket
 import subprocess
@@ -282,6 +283,31 @@ def test_run_cell_limits_threads_and_restores_them(monkeypatch):
         torch.set_num_threads(previous)
     assert record["rows"] == [{"value": 1.0}] and record["params"] == {"a": 1}
     assert record["seeds"] == {"data": [1, [0, 1]], "method": [1, [0, 2]]}
+
+
+def test_run_cell_limits_torch_imported_inside_the_task():
+    """A worker that has not imported torch yet: the cell's own import must also get one thread.
+
+    Regression: the limit used to apply only when torch was already loaded, so the first network
+    cell of each worker trained on every core, oversubscribing the machine (10x slower).
+    """
+    pytest.importorskip("torch")
+    code = textwrap.dedent("""
+        import sys
+        from overlapcal.experiments.sweep import run_cell
+        from overlapcal.experiments.config import Cell
+        from overlapcal.experiments.tasks import TASKS, Task
+        assert "torch" not in sys.modules
+        def probe(cell):
+            import torch
+            return [{"threads": torch.get_num_threads()}]
+        TASKS["probe"] = Task("probe", probe, lambda config, source: None, ())
+        record = run_cell(Cell("probe", {}, 0, "00", (1, (0, 1)), (1, (0, 2))))
+        print(record["rows"][0]["threads"])
+        """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "OMP_NUM_THREADS": "2"})
+    assert out.stdout.strip() == "1"
 
 
 # -- the store ---------------------------------------------------------------------------------
