@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 import overlapcal as oc
-from overlapcal._numerics import binary_entropy
+from overlapcal.bounds import oracle_hard_interpolator_risk
 
 MC = 20_000
 MC_SEED = 123
@@ -58,7 +58,7 @@ def mean_tv(p, q):
 
 
 def prop1(accuracy, k, entropy):
-    return float(binary_entropy(accuracy) + (1 - accuracy) * math.log(k - 1) - entropy)
+    return oracle_hard_interpolator_risk(accuracy, k, entropy)
 
 
 def oracle_kl(predictor, dist):

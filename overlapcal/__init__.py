@@ -39,7 +39,7 @@ _EXPORTS = {
 }
 _SUBMODULES = {"metrics", "distributions", "predictors", "estimate", "plotting", "nets",
                "recalibration", "population", "interpolators",
-               "mixup"}
+               "mixup", "bounds"}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)
 

@@ -26,7 +26,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import overlapcal as oc  # noqa: E402
-from overlapcal._numerics import binary_entropy  # noqa: E402
+from overlapcal.bounds import oracle_hard_interpolator_risk  # noqa: E402
 
 MC = 20_000        # Monte Carlo points of the population functionals (d > 1)
 MC_SEED = 123      # common random numbers: every predictor is evaluated on the same points
@@ -55,7 +55,7 @@ def mean_tv(p, q):
 
 def prop1_value(accuracy, k, entropy):
     """Proposition 1: ``min_T R(g_T) = H_b(A) + (1 - A) log(k - 1) - H(Y|X)`` for A >= 1/k."""
-    return float(binary_entropy(accuracy) + (1 - accuracy) * math.log(k - 1) - entropy)
+    return oracle_hard_interpolator_risk(accuracy, k, entropy)
 
 
 def train_mixup(dist, n, *, width, epochs, seed, method="mixup", lr_schedule="cosine"):

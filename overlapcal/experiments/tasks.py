@@ -166,14 +166,14 @@ def _mean_nn_spacing(X) -> float:
 
 
 def _ground_truth(dist, p, rng) -> dict:
-    from overlapcal._numerics import binary_entropy
+    from overlapcal.bounds import corollary2_f
 
     k = dist.n_classes
     mc = {"n_samples": max(p["kl_samples"], 100_000), "rng": rng}
     entropy = dist.conditional_entropy(**mc)
     accuracy = dist.bayes_accuracy(**mc)
     a = float(accuracy)
-    bound = float(binary_entropy(a) + (1 - a) * math.log(k - 1) - float(entropy)) if k > 1 else 0.0
+    bound = corollary2_f(a, k) - float(entropy) if k > 1 else 0.0
     return {"conditional_entropy": float(entropy), "bayes_accuracy": a,
             "uniform_risk": math.log(k) - float(entropy), "corollary2_bound": bound,
             "ground_truth_method": entropy.method}
