@@ -21,6 +21,28 @@ class Predictor(ABC):
     """Base class: implement ``_logits`` (validated ``X`` in, ``(n, k)`` logits out).
 
     Attributes ``n_classes_`` and ``n_features_in_`` are set by the constructor or by ``fit``.
+    A predictor has logits ``h(x)`` and probabilities ``g(x) = softmax(h(x))`` (THEORY.md 1);
+    every metric, population functional and recalibration works on any subclass.
+
+    Examples
+    --------
+    A threshold classifier in 1-D. Declaring its breakpoint lets the population functionals
+    integrate it exactly:
+
+    >>> import numpy as np, overlapcal as oc
+    >>> class Threshold(oc.Predictor):
+    ...     n_classes_, n_features_in_ = 2, 1
+    ...     def _logits(self, X):
+    ...         return np.where(X >= 0.75, 4.0, -4.0) * np.array([-1.0, 1.0])
+    ...     def breakpoints(self):
+    ...         return np.array([0.75])
+    >>> g = Threshold()
+    >>> g.predict(np.array([[0.5], [1.0]])), g.predict_proba(np.array([[1.0]])).round(4)
+    (array([0, 1]), array([[3.000e-04, 9.997e-01]]))
+    >>> dist = oc.OverlappingUniform(2, overlap=0.5)
+    >>> acc = oc.population_accuracy(g, dist)   # a Bayes classifier: A = A* = 1 - alpha/2
+    >>> acc.value, acc.method
+    (0.75, 'exact')
     """
 
     n_classes_: int
@@ -109,7 +131,21 @@ class TemperatureScaled(Predictor):
         return super()._validate(X, caller)
 
     def _logits(self, X):
-        return self.predictor._logits(X) / self.temperature
+        # (h - max h) / T: the same softmax as h / T (logits are defined up to a per-row
+        # constant), but it cannot overflow to +inf for huge logits or tiny T (found by
+        # proofs_check's ts-argmax claim: h = (1e300, 2e300), T = 1e-300 gave NaN).
+        h = self.predictor._logits(X)
+        top = np.max(h, axis=1, keepdims=True)
+        with np.errstate(over="ignore"):
+            return (h - np.where(np.isfinite(top), top, 0.0)) / self.temperature
+
+    def logits(self, X) -> np.ndarray:
+        """``(h(x) - max_c h(x)_c) / T``: the tempered logits, shifted so the largest is 0."""
+        return super().logits(X)
+
+    def predict(self, X) -> np.ndarray:
+        """The wrapped predictor's argmax: no temperature changes it, not even by underflow."""
+        return self.predictor.predict(X)
 
     def breakpoints(self) -> np.ndarray | None:
         """The wrapped predictor's breakpoints: dividing logits by ``T`` moves none of them."""
@@ -127,6 +163,19 @@ class BayesPredictor(Predictor):
 
     Its KL risk is 0 and its oracle temperature is 1 (THEORY.md 2.1). Logits are ``-inf`` for
     impossible classes and NaN off the support of ``pi_X``.
+
+    Examples
+    --------
+    >>> import numpy as np, overlapcal as oc
+    >>> dist = oc.OverlappingUniform(2, overlap=0.5)
+    >>> bayes = oc.BayesPredictor(dist)
+    >>> bayes.predict_proba(np.array([[0.25], [0.75]]))
+    array([[1. , 0. ],
+           [0.5, 0.5]])
+    >>> bayes.breakpoints()
+    array([0. , 0.5, 1. , 1.5])
+    >>> oc.population_kl(bayes, dist).value   # R(eta) = 0, exactly
+    0.0
     """
 
     def __init__(self, dist):

@@ -13,6 +13,21 @@ For ``lhs <= rhs`` the slack is ``rhs - lhs``; for ``lhs >= rhs`` it is ``lhs - 
 ``lhs == rhs`` it is ``-|lhs - rhs|``. The margin is ``slack + tol``: the tolerance is the part of
 the slack the numerics may eat (float64 rounding, quadrature error, a stated number of Monte Carlo
 standard errors), and every claim justifies its tolerance in words (``Claim.tolerance``).
+
+Parameters are plain literals
+-----------------------------
+``claim.parameters()`` must produce ``dict``s with ``str`` keys whose values are built from
+``int``, ``float`` (``inf`` and ``nan`` allowed), ``bool``, ``str``, ``None`` and tuples / lists
+of these: no numpy arrays, no objects. Draw a seed and build arrays inside ``check`` instead
+(``np.random.default_rng(params["seed"])``). The runner prints every counterexample as a
+one-line replay::
+
+    python -c "from proofs_check import get_claim; print(get_claim('ID').check({...}))"
+
+and writes the parameters to the JSON report, so they must survive ``repr`` / ``eval``
+(:func:`proofs_check.runner.literal`) and JSON. ``check`` must be deterministic in its
+parameters (a replay gives the same margin) and should take well under a second in the ``ci``
+profile. An exception raised by ``check`` is reported as an error of the claim, never skipped.
 """
 
 from __future__ import annotations
@@ -21,7 +36,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
-__all__ = ["Check", "Claim", "REGISTRY", "register", "get_claim", "all_claims"]
+__all__ = ["Check", "Claim", "REGISTRY", "register", "get_claim", "all_claims", "all_of", "EPS"]
+
+#: float64 machine epsilon ``2**-52``: the unit in which claims state rounding tolerances.
+EPS = 2.0**-52
 
 Relation = Literal["<=", ">=", "=="]
 Kind = Literal["exact", "bound", "monte-carlo"]
@@ -99,6 +117,9 @@ class Claim:
     grid : optional zero-argument function returning a list of parameter dicts; the runner
         writes the margin at each point (margins as data, for the docs' plots).
     grid_axes : the keys of the grid's dicts to plot against (e.g. ``("n_classes", "overlap")``).
+    examples : parameter dicts that every run tries first, whatever the profile (Hypothesis'
+        explicit examples): the known edge cases (huge logits, ties, k = 1000 ...), so that a
+        short deterministic run still covers them. They also run for the wrong variant.
     """
 
     id: str
@@ -113,6 +134,7 @@ class Claim:
     wrong_description: str
     grid: Callable[[], list[dict]] | None = None
     grid_axes: tuple[str, ...] = field(default_factory=tuple)
+    examples: tuple[dict, ...] = field(default_factory=tuple)
 
 
 REGISTRY: dict[str, Claim] = {}

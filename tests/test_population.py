@@ -497,3 +497,38 @@ def test_errors():
     assert oc.population_kl(never_last, dist).value == math.inf
     with pytest.raises(ValueError, match="infinite at every temperature"):
         oc.oracle_temperature(never_last, dist)
+
+
+class FixedLogits(oc.Predictor):
+    """A predictor returning given logit rows (one per input index), for edge cases."""
+
+    def __init__(self, rows):
+        self.rows = np.asarray(rows, dtype=float)
+        self.n_classes_, self.n_features_in_ = self.rows.shape[1], 1
+
+    def _logits(self, X):
+        return self.rows[X[:, 0].astype(int)]
+
+
+@pytest.mark.parametrize("rows, temperature", [
+    ([[1e300, 2e300, -1e300]], 1e-300),   # h / T overflows to [inf, inf, -inf] -> NaN before
+    ([[0.0, 1.8e8, 3.0]], 1e-300),
+    ([[0.0, 1e-30, -1.0]], 1e300),        # h / T underflows to a tie: argmax must not move
+    ([[-1e308, 1e308, 0.0]], 1.0),        # h - max h overflows to -inf: still a valid row
+])
+def test_temperature_scaling_keeps_the_argmax_for_extreme_logits_and_temperatures(rows, temperature):
+    base = FixedLogits(rows)
+    X = np.zeros((1, 1))
+    scaled = oc.TemperatureScaled(base, temperature)
+    assert np.array_equal(scaled.predict(X), base.predict(X))
+    probs = scaled.predict_proba(X)
+    assert np.all(np.isfinite(probs)) and probs.sum() == pytest.approx(1.0)
+    assert np.all(scaled.logits(X) <= 0) and scaled.logits(X).max() == 0.0
+
+
+def test_tempered_logits_are_the_plain_quotient_up_to_a_row_constant():
+    rows = np.random.default_rng(0).normal(size=(5, 4)) * 10
+    scaled = oc.TemperatureScaled(FixedLogits(rows), 2.5)
+    X = np.arange(5.0)[:, None]
+    shift = scaled.logits(X) - rows / 2.5
+    assert np.allclose(shift, shift[:, :1], atol=1e-12)  # a per-row constant, same softmax
