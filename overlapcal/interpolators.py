@@ -185,8 +185,8 @@ class _NearestNeighbourInterpolator(Predictor):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
-            Query points.
+        X : array-like of shape (n_samples, n_features)
+            Query points (``n_features_in_`` columns).
         n_neighbors : int, default=1
             Number of distinct locations, in ``[1, number of distinct training locations]``.
 

@@ -570,7 +570,7 @@ def expected_calibration_error(
     Notes
     -----
     With ``f_i = max_c probs_ic`` (the confidence), ``t_i = 1{y_i = argmax_c probs_ic}`` and bins
-    ``B_b`` of the confidences (THEORY.md 2.3),
+    ``B_b`` of the confidences (THEORY.md 2.3)::
 
         ECE = sum_b |B_b|/n |acc(B_b) - conf(B_b)|,
         acc(B_b) = mean_{B_b} t,   conf(B_b) = mean_{B_b} f,
@@ -825,7 +825,7 @@ def classwise_ece(
 
     Notes
     -----
-    For each class ``c`` bin the column ``p_c = probs[:, c]`` and compare with ``1{y = c}``:
+    For each class ``c`` bin the column ``p_c = probs[:, c]`` and compare with ``1{y = c}``::
 
         CE_c = sum_b |B_bc|/n |mean_{B_bc} 1{y = c} - mean_{B_bc} p_c|,
         l1: (1/k) sum_c CE_c;   l2: sqrt((1/k) sum_c sum_b |B_bc|/n gap_bc^2),
@@ -1582,7 +1582,7 @@ def reliability_curve(
     Notes
     -----
     With confidences ``f_i = max_c probs_ic``, targets ``t_i = 1{y_i = argmax_c probs_ic}`` (or
-    ``eta(x_i)_argmax``) and bins ``B_b`` (THEORY.md 2.3):
+    ``eta(x_i)_argmax``) and bins ``B_b`` (THEORY.md 2.3)::
 
         conf(B_b) = mean_{B_b} f,   acc(B_b) = mean_{B_b} t,
         ECE = sum_b |B_b|/n |acc(B_b) - conf(B_b)|,
@@ -1923,7 +1923,7 @@ def smooth_reliability_curve(
     -----
     With the reflected Gaussian kernel ``K_sigma`` of :func:`smooth_ece`, confidences ``f_i``
     and residuals ``r_i = t_i - f_i`` (THEORY.md 2.3; ``t_i = eta(x_i)_argmax`` with
-    ``posterior=``, THEORY.md 2.4):
+    ``posterior=``, THEORY.md 2.4)::
 
         delta_hat(x) = (1/n) sum_i K_sigma(x, f_i)                       (density)
         r_hat(x)     = sum_i r_i K_sigma(x, f_i) / sum_i K_sigma(x, f_i)   (residual regression)

@@ -673,6 +673,19 @@ class MixupAtoms:
         Fraction of the ``n^2`` ordered pairs that sit on each atom: ``n_x^2 / n^2``.
     labels : ndarray of shape (n_atoms, n_classes)
         The expected mixed label on each atom: the label frequencies among the points at it.
+
+    Examples
+    --------
+    Two of three training points share ``x = 0`` with different labels: ``4/9`` of the ordered
+    pairs sit on ``x = 0`` and ``1/9`` on ``x = 1``; the rest of the Mixup measure has a density.
+
+    >>> import numpy as np, overlapcal as oc
+    >>> g = oc.EmpiricalMixupOptimum().fit(np.array([[0.0], [0.0], [1.0]]), np.array([0, 1, 1]))
+    >>> g.atoms_.masses, g.atoms_.labels
+    (array([0.44444444, 0.11111111]), array([[0.5, 0.5],
+           [0. , 1. ]]))
+    >>> round(g.density_mass_, 6)
+    0.444444
     """
 
     locations: np.ndarray
@@ -717,7 +730,7 @@ class EmpiricalMixupOptimum(Predictor):
     For a training set ``(x_i, y_i)`` the Mixup measure mixes every ordered pair ``(i, j)`` (each
     with probability ``1/n^2``) with ``lam ~ Beta(a, a)``. A pair with ``x_i != x_j`` that
     straddles ``z`` lands there at ``lam_ij = (z - x_j)/(x_i - x_j)`` with density
-    ``f(lam_ij) / |x_i - x_j|``; so the density part of the optimum is
+    ``f(lam_ij) / |x_i - x_j|``; so the density part of the optimum is::
 
         g(z) = sum_ij w_ij (lam_ij e_{y_i} + (1 - lam_ij) e_{y_j}) / sum_ij w_ij,
         w_ij = f(lam_ij) / |x_i - x_j|,   over pairs with lam_ij in (0, 1).

@@ -43,6 +43,19 @@ def plot_distribution_1d(dist, *, ax=None, n_grid: int = 2001, x_range=None, tit
     -------
     ax : matplotlib Axes
         The axes, with the posterior drawn on a twin axis stored as ``ax.posterior_axis``.
+
+    Notes
+    -----
+    THEORY.md 1: the joint densities ``pi(x, c) = p_c p(x | c)`` sum to the marginal
+    ``pi_X(x)``, and the posterior is their ratio ``eta(x)_c = p_c p(x | c) / pi_X(x)``.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt, overlapcal as oc
+    >>> ax = oc.plotting.plot_distribution_1d(oc.OverlappingUniform(4, overlap=0.5))
+    >>> len(ax.collections), len(ax.posterior_axis.lines)  # a density and a posterior per class
+    (4, 4)
+    >>> plt.close(ax.figure)
     """
     if dist.n_features != 1:
         raise ValueError(

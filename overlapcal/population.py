@@ -113,6 +113,15 @@ class OracleTemperature:
         ``"converged"``, ``"flat"`` (``R`` does not depend on ``T``; ``T* = 1``),
         ``"separable"`` (``R`` decreases as ``T -> 0``), ``"uniform"`` (``T* = inf``) or
         ``"max_iter"``.
+
+    Examples
+    --------
+    >>> import overlapcal as oc
+    >>> dist = oc.OverlappingUniform(4, overlap=0.5)
+    >>> X, y = dist.sample(100, rng=0)
+    >>> res = oc.oracle_temperature(oc.HardInterpolator(margin=10.0).fit(X, y), dist)
+    >>> res.status, res.kl.value < res.kl_at_1.value, round(res.beta * res.temperature, 12)
+    ('converged', True, 1.0)
     """
 
     temperature: float

@@ -69,6 +69,21 @@ class Segments:
     and disjoint. Any expectation ``E_X[f(eta(X))]`` is then the finite sum
     ``sum_r mass[r] * f(posterior[r])``, and ``E_X[F(X)]`` for a function of ``x_0`` is a sum of
     1-D integrals over the intervals.
+
+    Examples
+    --------
+    Two classes on [0, 1] and [0.5, 1.5]: three elementary intervals.
+
+    >>> import overlapcal as oc
+    >>> seg = oc.OverlappingUniform(2, overlap=0.5).segments()
+    >>> seg.left, seg.right, seg.mass
+    (array([0. , 0.5, 1. ]), array([0.5, 1. , 1.5]), array([0.25, 0.5 , 0.25]))
+    >>> seg.posterior
+    array([[1. , 0. ],
+           [0.5, 0.5],
+           [0. , 1. ]])
+    >>> seg.expect(seg.posterior.max(axis=1))  # A* = sum_r mass_r max_c eta_rc
+    0.75
     """
 
     left: np.ndarray
@@ -143,7 +158,7 @@ class Distribution(ABC):
         return self._log_posterior(self._check_X(X, "log_posterior"))
 
     def posterior(self, X) -> np.ndarray:
-        """``eta(x) = pi(Y = . | X = x)``; shape (n_samples, n_classes); NaN off the support."""
+        """``eta(x)_c = pi(Y = c | X = x)``; shape (n_samples, n_classes); NaN off the support."""
         return np.exp(self._log_posterior(self._check_X(X, "posterior")))
 
     def predict_bayes(self, X) -> np.ndarray:
