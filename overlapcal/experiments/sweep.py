@@ -71,15 +71,16 @@ def _limit_torch_threads():
     torch is imported here when it is installed, not only when already loaded: a network cell
     imports it inside the task, after this point, and would otherwise run its first cell per
     worker with every core (measured: 54-63 s instead of 3-5 s per cell with 2 workers on 2 cores).
+    The import statement (not ``sys.modules``) is used so that a cell running in a thread while
+    another thread is still importing torch waits for the import to finish instead of getting
+    a half-initialised module (Dask workers with threads).
     """
     import importlib.util
-    import sys
 
-    torch = sys.modules.get("torch")
-    if torch is None:
-        if importlib.util.find_spec("torch") is None:
-            return None
-        import torch
+    if importlib.util.find_spec("torch") is None:
+        return None
+    import torch
+
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     return previous
