@@ -349,7 +349,9 @@ def _check_mixing(method, alpha, n_mix, mix_mode, partners, caller):
 
 def mlp(n_features: int, n_classes: int, *, width: int = DEFAULT_WIDTH,
         depth: int = DEFAULT_DEPTH, rng=None) -> "nn.Sequential":
-    """A ReLU MLP ``d -> width -> ... -> width -> k`` with ``depth`` hidden layers (float64, CPU).
+    """A ReLU MLP from ``d`` inputs to ``k`` logits with ``depth`` hidden layers of ``width`` units.
+
+    The layers are float64 on the CPU; :func:`train` moves a copy to its ``device`` and ``dtype``.
 
     Parameters
     ----------
@@ -393,6 +395,13 @@ class Standardize(nn.Module):
 
     Mixing commutes with it (``lam a + (1 - lam) b`` maps to the same mixture of the images),
     so a network that starts with it has the same Mixup optimum as one that does not.
+
+    Examples
+    --------
+    >>> import torch
+    >>> layer = Standardize(shift=[1.0, 10.0], scale=[2.0, 5.0])
+    >>> layer(torch.tensor([[3.0, 0.0]], dtype=torch.float64))
+    tensor([[ 1., -2.]], dtype=torch.float64)
     """
 
     def __init__(self, shift, scale):
@@ -524,6 +533,24 @@ class TrainedNetwork(Predictor):
     ``logits`` evaluates in eval mode under ``torch.no_grad`` in chunks of
     ``EVAL_BATCH_ROWS`` rows and returns float64 numpy ``(n, k)``: float32 networks are
     evaluated in float32 and the result is widened exactly.
+
+    Examples
+    --------
+    Any module mapping ``(n, d)`` to ``(n, k)`` logits becomes a predictor:
+
+    >>> import numpy as np, torch, overlapcal as oc
+    >>> from overlapcal.nets import TrainedNetwork
+    >>> linear = torch.nn.Linear(1, 2, dtype=torch.float64)
+    >>> with torch.no_grad():
+    ...     _ = linear.weight.copy_(torch.tensor([[-4.0], [4.0]]))
+    ...     _ = linear.bias.copy_(torch.tensor([3.0, -3.0]))
+    >>> net = TrainedNetwork(linear, n_features=1, n_classes=2, dtype="float64")
+    >>> net.predict(np.array([[0.25], [1.5]]))
+    array([0, 1])
+    >>> acc = oc.population_accuracy(net, oc.OverlappingUniform(2, overlap=0.5), n_samples=20_000,
+    ...                              rng=0)
+    >>> round(acc.value, 2)       # the threshold 0.75 is a Bayes classifier: A = 0.75
+    0.75
     """
 
     def __init__(self, module, *, n_features: int, n_classes: int, device="cpu",
