@@ -142,6 +142,7 @@ class _Screen:
     non-finite and fail. Summation error in the dtype (at most ``k eps``) is far below the half
     tolerance, so a chunk that passes here passes :func:`check_probs`; on any failure the full
     :func:`check_probs` runs and raises its standard message (or lets a borderline array through).
+    :meth:`rows` checks row sums and a minimum computed by the caller (fused into its own pass).
     """
 
     def __init__(self, array: np.ndarray, caller: str, name: str):
@@ -155,10 +156,21 @@ class _Screen:
     def __call__(self, chunk: np.ndarray) -> None:
         if self.deferred:
             return
-        with np.errstate(invalid="ignore", over="ignore"):
-            # einsum: the same dtype and error bound as sum(axis=1), 3-5x faster on short rows
-            sums = np.einsum("ij->i", chunk)
-            ok = bool(np.all(np.abs(sums - 1.0) <= self.tol)) and bool(chunk.min() >= 0)
+        # einsum: the same dtype and error bound as sum(axis=1), 3-5x faster on short rows
+        self.rows(np.einsum("ij->i", chunk), chunk.min())
+
+    def rows(self, sums: np.ndarray, minimum) -> None:
+        """Check precomputed row sums and the smallest entry of the rows they belong to."""
+        with np.errstate(invalid="ignore"):
+            self.bounds(minimum, sums.min(), sums.max())
+
+    def bounds(self, minimum, lowest_sum, highest_sum) -> None:
+        """Check the smallest entry and the extreme row sums of rows screened by the caller
+        (NaN in any of them fails, as NaN compares false)."""
+        if self.deferred:
+            return
+        ok = bool(minimum >= 0) and bool(abs(lowest_sum - 1.0) <= self.tol) and bool(
+            abs(highest_sum - 1.0) <= self.tol)
         if not ok:
             check_probs(self.array, self.caller, name=self.name)
             self.deferred = True  # the full check passed: nothing left to screen
@@ -235,30 +247,86 @@ class _TopLabel:
         return self._sorted
 
 
+#: Rows with at most this many columns take the transposed path of :class:`_ShortRows`.
+_SHORT_ROWS = 32
+
+
+class _ShortRows:
+    """Row max, first argmax and row sums of chunks with few columns, at memory speed.
+
+    numpy reduces a short row in a scalar loop (~40 ns per row for k = 10, slower than reading
+    it). Here a chunk is copied to its transpose, so every reduction runs over contiguous
+    columns in SIMD: ``max`` and ``sum`` down the k rows of the copy, then ``(1, j) . 1{h_j =
+    max}`` in one matrix product gives, per sample, the number of maximisers and (when it is
+    one) their index. Rows with ties (or NaN) fall back to ``argmax``, so the result is exactly
+    ``argmax``'s (the first maximiser). Buffers are allocated once per call (a fresh 1 MiB
+    array per chunk would page-fault on every chunk).
+    """
+
+    def __init__(self, rows: int, k: int, dtype):
+        self.T = np.empty((k, rows), dtype)
+        self.eq = np.empty((k, rows), bool)
+        self.eqf = np.empty((k, rows), dtype)
+        self.count_index = np.empty((2, rows), dtype)
+        self.weights = np.stack([np.ones(k), np.arange(k)]).astype(dtype)
+
+    def __call__(self, chunk, conf, top, sums):
+        """Fill ``conf``, ``top`` and ``sums`` for ``chunk``; return its smallest entry."""
+        m = chunk.shape[0]
+        T, eq, eqf, ci = self.T[:, :m], self.eq[:, :m], self.eqf[:, :m], self.count_index[:, :m]
+        np.copyto(T, chunk.T)
+        with np.errstate(invalid="ignore", over="ignore"):
+            np.maximum.reduce(T, axis=0, out=conf)
+            np.add.reduce(T, axis=0, out=sums)
+            np.equal(T, conf, out=eq)
+        np.copyto(eqf, eq)
+        np.matmul(self.weights, eqf, out=ci)  # exact: sums of at most k ones and of j < k
+        np.copyto(top, ci[1], casting="unsafe")
+        ties = ci[0] != 1
+        if ties.any():
+            top[ties] = chunk[ties].argmax(axis=1)
+        return T.min()
+
+
 def _top_label(probs, labels, posterior, caller: str) -> _TopLabel:
-    """One chunked pass over ``probs`` (and ``posterior``): validate, argmax, gather."""
+    """One chunked pass over ``probs`` (and one over ``posterior``): validate, argmax, gather.
+
+    Each chunk is read from memory once; the row sums and the minimum that validate it, the
+    argmax and the gather of the confidence all run on the cache-resident chunk.
+    """
     P = _prob_array(probs, caller, "probs")
     y, eta = _outcome(labels, posterior, P, caller)
     n, k = P.shape
     conf = np.empty(n, dtype=P.dtype)
-    target = np.empty(n, dtype=np.float64)
+    top = np.empty(n, dtype=np.intp)
+    sums = np.empty(n, dtype=P.dtype)
     step = _chunk_rows(k, P.itemsize)
-    rows = np.arange(min(step, n))
-    screen = _Screen(P, caller, "probs")
-    screen_eta = _Screen(eta, caller, "posterior") if eta is not None else None
+    starts = range(0, n, step)
+    least = np.empty(len(starts), dtype=P.dtype)
+    if k <= _SHORT_ROWS:
+        short = _ShortRows(min(step, n), k, P.dtype)
+        for j, start in enumerate(starts):
+            sl = slice(start, start + step)
+            least[j] = short(P[sl], conf[sl], top[sl], sums[sl])
+    else:
+        for j, start in enumerate(starts):
+            sl = slice(start, start + step)
+            chunk = P[sl]
+            np.einsum("ij->i", chunk, out=sums[sl])
+            least[j] = chunk.min()
+            np.argmax(chunk, axis=1, out=top[sl])
+            conf[sl] = np.take_along_axis(chunk, top[sl, None], axis=1)[:, 0]
+    _Screen(P, caller, "probs").rows(sums, least.min())  # NaN propagates to both and fails
+    if eta is None:
+        return _TopLabel(conf, (top == y).astype(np.float64))
+    target = np.empty(n, dtype=np.float64)
+    screen_eta = _Screen(eta, caller, "posterior")
+    step = _chunk_rows(k, eta.itemsize)
     for start in range(0, n, step):
         sl = slice(start, min(start + step, n))
-        chunk = P[sl]
-        r = rows[: chunk.shape[0]]
-        screen(chunk)
-        top = chunk.argmax(axis=1)
-        conf[sl] = chunk[r, top]
-        if eta is None:
-            target[sl] = top == y[sl]
-        else:
-            echunk = eta[sl]
-            screen_eta(echunk)
-            target[sl] = echunk[r, top]
+        echunk = eta[sl]
+        screen_eta(echunk)
+        target[sl] = echunk[np.arange(echunk.shape[0]), top[sl]]
     return _TopLabel(conf, target)
 
 
@@ -268,27 +336,29 @@ def _top_label(probs, labels, posterior, caller: str) -> _TopLabel:
 
 
 def _uniform_bin_index(x: np.ndarray, n_bins: int) -> np.ndarray:
-    """Index ``b`` with ``b/M < x <= (b+1)/M`` (``b = 0`` also for ``x = 0``), exactly.
+    """Index ``b`` with ``e_b < x <= e_{b+1}`` (``b = 0`` also for ``x = 0``), exactly, where
+    ``e_b = fl(b/M)`` are the float64 edges ``np.arange(M + 1) / M``.
 
-    ``ceil(x M) - 1`` in float64 is off by at most one where ``x M`` rounds across an integer;
-    one comparison with the float64 edges ``b/M`` on each side fixes it, so the result equals
+    float32 ``x`` (24 significant bits): ``t = x M`` is exact in float64 for ``M < 2^29``, so
+    ``b = ceil(t) - 1`` is the exact bin of ``x`` against the exact edges ``b/M``; and no float32
+    lies between ``b/M`` and its rounding ``fl(b/M)`` (a float32 within ``2^-53 b/M`` of ``b/M``
+    would need ``M >= 2^30``), so the exact and the float64 edges bin it alike. float64 ``x``:
+    ``ceil(x M) - 1`` is off by at most one where ``x M`` rounds across an integer; one
+    comparison with the edges on each side fixes it (``fl(b/M)`` is recomputed, as
+    ``np.arange`` computes it, instead of gathered). Both equal
     ``searchsorted(edges[1:-1], x, side="left")`` at a fraction of its cost.
     """
-    edges = np.arange(n_bins + 1) / n_bins
     xf = np.asarray(x)
-    if xf.dtype == np.float32:
-        # for float32 x, x <= e  <=>  x <= (largest float32 <= e): compare in float32, exactly
-        down = edges.astype(np.float32)
-        down[down > edges] = np.nextafter(down[down > edges], np.float32(-1))
-        edges = down
-    else:
-        xf = xf.astype(np.float64, copy=False)
-    b = np.ceil(xf * xf.dtype.type(n_bins)).astype(np.intp)
-    b -= 1
-    np.clip(b, 0, n_bins - 1, out=b)
-    b -= (b > 0) & (xf <= edges[b])
-    b += (b < n_bins - 1) & (xf > edges[b + 1])
-    return b
+    exact = xf.dtype == np.float32 and n_bins < 2**29
+    xf = xf.astype(np.float64, copy=False)
+    b = np.multiply(xf, n_bins)
+    np.ceil(b, out=b)
+    b -= 1.0
+    np.clip(b, 0.0, n_bins - 1.0, out=b)
+    if not exact:
+        b -= (b > 0.0) & (xf <= b / n_bins)
+        b += (b < n_bins - 1.0) & (xf > (b + 1.0) / n_bins)
+    return b.astype(np.intp)
 
 
 def _split_ranks(total: int, n_bins: int) -> np.ndarray:
