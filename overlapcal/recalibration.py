@@ -51,11 +51,13 @@ _EPS = float(np.finfo(np.float64).eps)
 
 #: Elements of one ``(rows, k)`` float64 block processed at once (1 MiB, cache-friendly: twice
 #: as fast as 16 MiB blocks here): a pass holds a few such blocks, never ``(n, k)`` in float64.
-_CHUNK_ELEMENTS = 2**17
+_CHUNK_ELEMENTS = 2**15
 
 #: Above ``4 *`` this many logits, a strided subsample of about this many is solved first and
 #: its optimum warm-starts Newton on the full data (two or three full passes instead of ~8).
 _WARM_START_ELEMENTS = 2**22
+#: A plain Newton step on beta below this (relative) is the last one (see :func:`_newton`).
+_FINAL_STEP = 1e-8
 
 _METHODS = ("nll", "ece", "paper-lbfgs")
 
@@ -149,8 +151,10 @@ class _Data:
     seeds, or that are small, pass their own ``make`` and choose ``cache``.
     """
 
-    def __init__(self, make, n_chunks: int, n_classes: int, *, cache: bool, allow_inf: bool):
+    def __init__(self, make, n_chunks: int, n_classes: int, *, cache: bool, allow_inf: bool,
+                 total_weight: float | None = None):
         self._make = make
+        self.total_weight = total_weight  # rows or their summed weight, when known up front
         self.n_chunks = n_chunks
         self.n_classes = n_classes
         self._cache = [] if cache else None
@@ -166,7 +170,8 @@ class _Data:
             sl = slice(starts[j], starts[j] + rows)
             return logits[sl], target[sl], None if weight is None else weight[sl]
 
-        return cls(make, len(starts), k, cache=cache, allow_inf=allow_inf)
+        total = float(n) if weight is None else float(np.sum(weight))
+        return cls(make, len(starts), k, cache=cache, allow_inf=allow_inf, total_weight=total)
 
     def chunks(self):
         if self._cache is not None and len(self._cache) == self.n_chunks:
@@ -247,10 +252,18 @@ class _Eval(NamedTuple):
         return -(self.mean_p + self.mean_t)
 
 
-def _evaluate(data: _Data, beta: float, total_weight: float, *, hessian: bool = True) -> _Eval:
-    """One pass: ``logsumexp`` and the softmax-weighted first and second moments of ``h``."""
-    loss = grad = hess = mean_p = mean_t = 0.0
+def _evaluate(data: _Data, beta: float, total_weight: float, *, hessian: bool = True,
+              slope_at_zero: bool = False) -> _Eval:
+    """One pass: ``logsumexp`` and the softmax-weighted first and second moments of ``h``.
+
+    With ``slope_at_zero``, the same pass also returns ``NLL'(0)`` (the prepass's ``g0``) as a
+    second value: ``(eval, g0)``.
+    """
+    loss = grad = hess = mean_p = mean_t = g0 = 0.0
     for hs, mask, tdot, _, w in data.chunks():
+        if slope_at_zero:
+            count = hs.shape[1] if mask is None else mask.sum(axis=1)
+            g0 += _wsum(np.einsum("ij->i", hs) / count - tdot, w)
         e = np.multiply(hs, beta)
         np.exp(e, out=e)
         if mask is not None:
@@ -266,7 +279,8 @@ def _evaluate(data: _Data, beta: float, total_weight: float, *, hessian: bool = 
             m2 = np.einsum("ij,ij->i", eh, hs) / s
             hess += _wsum(np.maximum(m2 - m1 * m1, 0.0), w)
     t = total_weight
-    return _Eval(loss / t, grad / t, hess / t, mean_p / t, mean_t / t)
+    ev = _Eval(loss / t, grad / t, hess / t, mean_p / t, mean_t / t)
+    return (ev, g0 / t) if slope_at_zero else ev
 
 
 @dataclass(frozen=True)
@@ -284,7 +298,8 @@ def _default_rtol(n_classes: int) -> float:
     return 16.0 * math.sqrt(n_classes) * _EPS
 
 
-def _solve(data: _Data, *, rtol: float | None, max_iter: int, beta_start: float | None = None):
+def _solve(data: _Data, *, rtol: float | None, max_iter: int, beta_start: float | None = None,
+           interior: bool = False):
     """Minimise the (weighted, soft-target) NLL over ``beta >= 0``; returns a :class:`_Solution`.
 
     Special cases are decided exactly from a prepass before any iteration: constant rows
@@ -297,10 +312,23 @@ def _solve(data: _Data, *, rtol: float | None, max_iter: int, beta_start: float 
     the bracket or does not halve the previous step. Bisections are geometric while the bracket
     spans more than a factor 4 (``beta`` can be anywhere in ``(0, inf)``), and ``4 lo`` while
     ``hi`` is unknown.
+
+    ``interior=True`` (with ``beta_start``) says the rows include a subset known to be neither
+    flat nor separable (the converged subsample of :meth:`TemperatureScaling.fit`), so neither
+    is the whole: the prepass is skipped and ``NLL'(0)``, the only special case left, comes
+    with the first evaluation (one pass over the data saved).
     """
-    pre = _prepass(data)
     k = data.n_classes
     rtol = _default_rtol(k) if rtol is None else rtol
+    if interior and data.total_weight is not None and beta_start is not None and (
+            0.0 < beta_start < math.inf):
+        total = data.total_weight
+        first, g0 = _evaluate(data, beta_start, total, slope_at_zero=True)
+        if g0 >= 0.0:
+            ev = _evaluate(data, 0.0, total, hessian=False)
+            return _Solution(0.0, ev.loss, ev.grad, 0, True, "uniform")
+        return _newton(data, beta_start, first, total, rtol, max_iter)
+    pre = _prepass(data)
     total = pre.total_weight
     special = None
     if pre.flat:
@@ -315,15 +343,22 @@ def _solve(data: _Data, *, rtol: float | None, max_iter: int, beta_start: float 
         ev = _evaluate(data, beta, total, hessian=False)
         return _Solution(beta, ev.loss, ev.grad, 0, converged, status)
 
-    lo, hi = 0.0, math.inf  # NLL'(lo) < 0 is known; NLL'(hi) > 0 once hi is finite
     if beta_start is not None and 0.0 < beta_start < math.inf:
         beta = beta_start
     else:  # the minimiser of the quadratic model at beta = 0
         beta = -pre.g0 / pre.v0 if pre.v0 > 0.0 else 1.0
         beta = beta if 0.0 < beta < math.inf else 1.0
+    return _newton(data, beta, None, total, rtol, max_iter)
+
+
+def _newton(data: _Data, beta: float, first: _Eval | None, total: float, rtol: float,
+            max_iter: int) -> _Solution:
+    """The safeguarded Newton iteration of :func:`_solve` from ``beta`` (``NLL'(0) < 0``);
+    ``first`` is the evaluation at ``beta`` when the caller already has it."""
+    lo, hi = 0.0, math.inf  # NLL'(lo) < 0 is known; NLL'(hi) > 0 once hi is finite
     step_old = math.inf
     for it in range(1, max_iter + 1):
-        ev = _evaluate(data, beta, total)
+        ev = first if it == 1 and first is not None else _evaluate(data, beta, total)
         if abs(ev.grad) <= rtol * ev.scale:
             return _Solution(beta, ev.loss, ev.grad, it, True, "converged")
         if ev.grad < 0.0:
@@ -353,6 +388,15 @@ def _solve(data: _Data, *, rtol: float | None, max_iter: int, beta_start: float 
             # The root is located to float64 resolution; rounding noise in the gradient sum
             # exceeds the tolerance (possible for k in the thousands).
             return _Solution(beta, ev.loss, ev.grad, it, True, "converged")
+        if newton == beta - ev.grad / ev.hess and abs(step) <= _FINAL_STEP * beta and (
+                abs(step) <= 0.01 * abs(step_old)):
+            # A plain Newton step this small, in the quadratic regime (it shrank 100-fold):
+            # the error after it is about (beta |kappa_3| / (2 Var)) * step^2 / beta <= ~1e-15
+            # relative (kappa_3 / Var <= the logit range), below what one more pass to certify
+            # it could resolve. Take it without evaluating; the loss moves by
+            # |grad step| / 2 ~ 1e-16 |loss|, below float64 resolution, and the gradient there
+            # is that of the linear model, grad + hess * step, zero up to rounding.
+            return _Solution(newton, ev.loss, ev.grad + ev.hess * step, it, True, "converged")
         step_old, beta = step, newton
     ev = _evaluate(data, beta, total, hessian=False)
     return _Solution(beta, ev.loss, ev.grad, max_iter, False, "max_iter")
@@ -542,7 +586,7 @@ class TemperatureScaling:
         NLL'(beta)  = mean_w[ <p_i, h_i> - <t_i, h_i> ]
         NLL''(beta) = mean_w[ Var_{p_i}(h_i) ]
 
-    Each Newton iteration is one pass over row chunks of ~2**17 logits computing all three in
+    Each Newton iteration is one pass over row chunks of ~2**15 logits computing all three in
     float64, whatever the input dtype: a float32 finite-difference optimiser sees an NLL that
     is flat to float32 resolution near ``T = 1`` and stops there. The iteration works on
     ``beta`` (where the problem is convex) inside a sign bracket of ``NLL'``: Newton with a
@@ -550,10 +594,12 @@ class TemperatureScaling:
     optimum is bracketed from above, Newton on ``log(-<p, h>)`` so that confident logits (an
     exponential tail of ``NLL'``) do not make it creep. It starts from the minimiser
     ``-NLL'(0)/NLL''(0)`` of the quadratic model at ``beta = 0`` or, for more than ``2**24``
-    logits, from the optimum of a strided subsample (then 3 to 4 full passes suffice). The
+    logits, from the optimum of a strided subsample (then 2 to 3 full passes suffice, and the
+    subsample, being neither flat nor separable, rules out both cases without a prepass). The
     default tolerance puts ``T`` within about ``1e-12`` (relative) of the exact minimiser
     (checked against Brent's method on an independent gradient); iterations also stop once a
-    step is below ``4 eps beta``, the float64 resolution of ``beta``.
+    step is below ``4 eps beta``, the float64 resolution of ``beta``, and a plain Newton step
+    below ``1e-8 beta`` that shrank 100-fold is taken as the last (its error is ~1e-16).
 
     Boundary cases, decided exactly before iterating (each with a :class:`CalibrationWarning`):
 
@@ -670,7 +716,8 @@ class TemperatureScaling:
                 warm = None
             if warm is not None and warm.status == "converged":
                 beta_start = warm.beta
-        sol = _solve(data, rtol=tol, max_iter=max_iter, beta_start=beta_start)
+        sol = _solve(data, rtol=tol, max_iter=max_iter, beta_start=beta_start,
+                     interior=beta_start is not None)
         self.n_classes_ = k
         self.status_ = sol.status
 
