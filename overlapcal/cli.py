@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--out", default="results", help="output folder (default: results)")
     reproduce.add_argument("--scheduler", default=None,
                            help="Dask scheduler address (default: local processes)")
-    reproduce.add_argument("--workers", type=int, default=None,
+    reproduce.add_argument("--workers", type=_positive_int, default=None,
                            help="local worker processes (default: all CPUs)")
     reproduce.add_argument("--no-progress", action="store_true", help="hide progress bars")
     reproduce.set_defaults(run=_reproduce)

@@ -122,6 +122,32 @@ BAD_CONFIGS = [
     # A grid of recalibrations would hand each cell one name, which the task iterates by letter.
     (base(grid={"recalibrations": ["none", "oracle"]}), r"field 'grid.recalibrations' cannot "
                                                         r"be a grid axis"),
+    # Types and ranges of every parameter, before any cell runs.
+    (base(fixed={"overlap": "half"}), r"field 'fixed.overlap' must be a number in \[0, 1\], "
+                                      r"got 'half'"),
+    (base(fixed={"overlap": 1.5}), r"field 'fixed.overlap' must be a number in \[0, 1\]"),
+    (base(fixed={"n_per_class": "many"}), r"field 'fixed.n_per_class' must be an integer >= 1"),
+    (base(fixed={"kl_samples": -5}), r"field 'fixed.kl_samples' must be an integer >= 2, "
+                                     r"got -5"),
+    (base(fixed={"epochs": 0}), r"field 'fixed.epochs' must be an integer >= 1, got 0"),
+    (base(fixed={"epochs": True}), r"field 'fixed.epochs' must be an integer >= 1, got True"),
+    (base(fixed={"n_bins": 0}), r"field 'fixed.n_bins' must be an integer >= 1, got 0"),
+    (base(fixed={"lr": float("nan")}), r"field 'fixed.lr' must be a finite number > 0"),
+    (base(grid={"n_classes": [0]}), r"field 'grid.n_classes' must be an integer >= 2, got 0"),
+    (base(grid={"n_classes": ["a"]}), r"field 'grid.n_classes' must be an integer >= 2, "
+                                      r"got 'a'"),
+    (base(fixed={"lr_schedule": "step"}), r"field 'fixed.lr_schedule' must be 'constant' or "
+                                          r"'cosine'"),
+    (base(fixed={"until_interpolation": 1}), r"field 'fixed.until_interpolation' must be true "
+                                             r"or false"),
+    (base(fixed={"lr_schedule": "cosine", "until_interpolation": True}),
+     r"'lr_schedule' = 'cosine' and 'until_interpolation' = true exclude each other"),
+    (base(data_keys=["family", "colour"]), r"field 'data_keys' names 'colour'"),
+    # Every grid point must describe a distribution, so no cell runs before a bad one fails.
+    (base(grid={"n_classes": [2, 3]}), r"grid point \{'n_classes': 3\} does not describe a "
+                                       r"valid distribution: .*group_size"),
+    (base(grid={"n_classes": [2, 4]}, fixed={"family": "gaussian_shifted"}),
+     r"grid point \{'n_classes': 4\} .*'gaussian_shifted' has 2 classes"),
 ]
 
 
@@ -185,7 +211,7 @@ def cells_by_point(config):
 
 
 def test_expand_covers_the_grid_times_replicates():
-    config = config_from_dict(base(replicates=3, grid={"n_classes": [2, 3, 5],
+    config = config_from_dict(base(replicates=3, grid={"n_classes": [2, 4, 6],
                                                        "overlap": [0.25, 0.5],
                                                        "method": ["hard_interpolator"]},
                                    fixed={"n_per_class": 5}))

@@ -88,3 +88,104 @@ def test_reproduce_writes_every_figure_the_report_and_resumes(tmp_path, monkeypa
     assert calls and set(calls) == {0}
     with open(tmp_path / "results.csv", newline="") as handle:
         assert list(csv.DictReader(handle)) == rows
+
+
+# ----------------------------------------------------------------------------------------------
+# Verdicts on hand-made rows: each can disagree, and failures are findings, not crashes
+# ----------------------------------------------------------------------------------------------
+
+
+def paper_rows(erm_lbfgs_nll, dmixup_nll, failed_shift=None):
+    """F3 rows at the four shifts: Bayes (NLL = H), ERM + TS (converged and paper LBFGS),
+    4-Mixup; one paper-LBFGS fit can be a recorded failure (no temperature, an error)."""
+    entropy = {0.25: 0.041, 0.1: 0.418, 0.05: 0.607, 0.01: 0.689}
+    rows = []
+    for (mu, h), lbfgs, dmix in zip(entropy.items(), erm_lbfgs_nll, dmixup_nll):
+        base = {"shift": mu, "conditional_entropy": h, "test_ece": 0.0, "test_ace": 0.0}
+        rows.append({**base, "method": "bayes", "recalibration": "none", "test_nll": h})
+        rows.append({**base, "method": "erm_net", "recalibration": "fitted", "test_nll": h + 0.01,
+                     "temperature": 3.0})
+        if mu == failed_shift:
+            rows.append({**base, "method": "erm_net", "recalibration": "paper_lbfgs",
+                         "temperature": float("nan"), "test_nll": float("nan"),
+                         "error": "The paper's LBFGS step gave a temperature of -0.3"})
+        else:
+            rows.append({**base, "method": "erm_net", "recalibration": "paper_lbfgs",
+                         "test_nll": lbfgs, "temperature": 1.2, "converged_temperature": 3.0})
+        rows.append({**base, "method": "dmixup_net", "n_mix": 5, "recalibration": "none",
+                     "test_nll": dmix})
+    return rows
+
+
+def verdict(verdicts, start):
+    matches = [v for v in verdicts if v.claim.startswith(start)]
+    assert len(matches) == 1, [v.claim for v in verdicts]
+    return matches[0]
+
+
+def test_f3_verdicts_test_the_excess_over_the_entropy_and_can_disagree(tmp_path):
+    # LBFGS excess over H rising (0.1, 0.2, 0.3, 0.4): the published trend holds
+    _, verdicts = reproduce_module._f3(paper_rows([0.141, 0.618, 0.907, 1.089],
+                                                  [0.3, 0.5, 0.7, 0.75]), tmp_path)
+    assert verdict(verdicts, "the published trend").passed is True
+    assert verdict(verdicts, "the published comparison").passed is True
+    # NLL rising only because H(Y|X) rises (constant excess 0.1): the trend does not hold
+    _, verdicts = reproduce_module._f3(paper_rows([0.141, 0.518, 0.707, 0.789],
+                                                  [0.3, 0.5, 0.9, 0.95]), tmp_path)
+    assert verdict(verdicts, "the published trend").passed is False
+    assert verdict(verdicts, "the published comparison").passed is False
+
+
+def test_f3_a_failed_lbfgs_fit_is_reported_not_a_crash_or_a_disagreement(tmp_path):
+    rows = paper_rows([0.141, 0.618, 0.907, 1.089], [0.3, 0.5, 0.7, 0.75], failed_shift=0.05)
+    _, verdicts = reproduce_module._f3(rows, tmp_path)
+    failure = verdict(verdicts, "1 paper-LBFGS fit(s) failed")
+    assert failure.passed is None and "temperature of -0.3" in failure.detail
+    assert verdict(verdicts, "the published comparison").passed is True
+    assert verdict(verdicts, "the paper's one-step LBFGS barely moves T").passed is True
+    assert "failed: T =" in (tmp_path / "F3_paper_table.md").read_text()
+
+
+def network_rows(erm_kl, mixup_kl, erm_features=8, mixup_features=8):
+    rows = []
+    for k, a, b in zip((2, 4, 8), erm_kl, mixup_kl):
+        for method, kl, d in (("erm_net", a, erm_features), ("mixup_net", b, mixup_features)):
+            for recal in ("none", "oracle"):
+                rows.append({"method": method, "recalibration": recal, "n_classes": k,
+                             "kl": kl, "n_features": d, "n_per_class": 250,
+                             "train_accuracy": 1.0})
+    return rows
+
+
+def test_network_comparison_is_a_verdict_on_the_same_data_and_a_finding_otherwise():
+    same = reproduce_module._verdicts_versus_k(network_rows([0.2, 0.3, 0.4], [0.1, 0.1, 0.2]),
+                                               "F5", None)
+    assert verdict(same, "trained networks: ERM is worse").passed is True
+    assert verdict(same, "interpolating ERM networks: KL after oracle TS grows").passed is True
+    worse = reproduce_module._verdicts_versus_k(network_rows([0.2, 0.3, 0.4], [0.3, 0.1, 0.2]),
+                                                "F5", None)
+    assert verdict(worse, "trained networks: ERM is worse").passed is False
+    flat = reproduce_module._verdicts_versus_k(network_rows([0.4, 0.3, 0.2], [0.1, 0.1, 0.1]),
+                                               "F5", None)
+    assert verdict(flat, "interpolating ERM networks: KL after oracle TS grows").passed is False
+    other = reproduce_module._verdicts_versus_k(
+        network_rows([0.2, 0.3, 0.4], [0.1, 0.1, 0.2], mixup_features=1), "F1", None)
+    finding = verdict(other, "trained networks: ERM is worse")
+    assert finding.passed is None and "n_features: ERM [8], Mixup [1]" in finding.detail
+
+
+def test_mixup_networks_are_compared_with_the_optimum_of_their_own_dimension():
+    rows = network_rows([0.2, 0.3, 0.4], [0.05, 0.1, 0.15], mixup_features=1)
+    rows += [{"method": "mixup_optimum", "recalibration": "oracle", "n_classes": k, "kl": kl}
+             for k, kl in ((2, 0.04), (4, 0.09), (8, 0.1))]
+    close = verdict(reproduce_module._verdicts_versus_k(rows, "F1", None),
+                    "trained Mixup networks approach")
+    assert close.passed is True
+    rows[-1]["kl"] = 0.01  # the network is now 0.14 nats above the optimum at k = 8
+    far = verdict(reproduce_module._verdicts_versus_k(rows, "F1", None),
+                  "trained Mixup networks approach")
+    assert far.passed is False
+    # networks in d = 8 are not compared with the 1-D optimum
+    rows8 = network_rows([0.2, 0.3, 0.4], [0.05, 0.1, 0.15]) + rows[-3:]
+    assert not [v for v in reproduce_module._verdicts_versus_k(rows8, "F1", None)
+                if v.claim.startswith("trained Mixup networks approach")]

@@ -482,3 +482,29 @@ def test_cli_workers_must_be_positive(config_file, tmp_path, capsys, workers):
         main(["sweep", str(path), "--out", str(tmp_path / "o"), "--workers", workers])
     assert info.value.code == 2  # argparse's usage error
     assert "--workers: must be an integer >= 1" in capsys.readouterr().err
+
+
+def test_api_unwritable_output_fails_before_any_cell(tmp_path, monkeypatch):
+    # run_sweep and reproduce probe the folder first: no cell runs, nothing is lost
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a cell ran although the output folder is not writable")
+
+    monkeypatch.setattr(sweep_module, "run_cell", must_not_run)
+    with pytest.raises(OSError, match=r"run_sweep: the output folder '.*a_file/out' is not "
+                                      r"writable"):
+        run_sweep(make_config(), blocker / "out", workers=1, progress=False)
+    from overlapcal.experiments import reproduce as reproduce_module
+
+    monkeypatch.setattr(reproduce_module, "run_sweep", must_not_run)
+    with pytest.raises(OSError, match=r"reproduce: the output folder '.*a_file/out' is not "
+                                      r"writable"):
+        reproduce_module.reproduce(blocker / "out", progress=False)
+
+
+def test_cli_reproduce_rejects_zero_workers(capsys):
+    with pytest.raises(SystemExit):
+        main(["reproduce", "--workers", "0"])
+    assert "must be an integer >= 1, got '0'" in capsys.readouterr().err

@@ -122,6 +122,26 @@ def _connect(address: str, timeout: float):
         ) from None
 
 
+def check_writable(folder, caller: str) -> Path:
+    """Create ``folder`` if needed and prove it is writable, before any cell runs.
+
+    Raises
+    ------
+    PermissionError or OSError
+        Naming ``caller``, the folder and the reason.
+    """
+    folder = Path(folder)
+    probe = folder / ".overlapcal-write-test"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise type(exc)(f"{caller}: the output folder {str(folder)!r} is not writable: "
+                        f"{exc.strerror or exc}") from None
+    return folder
+
+
 def run_sweep(
     config: SweepConfig,
     out,
@@ -157,6 +177,7 @@ def run_sweep(
     if workers is not None:
         check_int(workers, "workers", "run_sweep", low=1)
     start = time.perf_counter()
+    check_writable(out, "run_sweep")
     store = ResultStore(Path(out) / f"{config.name}.jsonl")
     cells = expand(config)
     done = store.completed()

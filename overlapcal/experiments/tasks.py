@@ -14,6 +14,8 @@ stored in every row so plots and verdicts need nothing else.
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
 import time
 import warnings
@@ -276,6 +278,85 @@ def _finite_temperature(t: float) -> float:
     return float(min(t, 1e12))
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_real(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _int_at_least(lo):
+    return f"an integer >= {lo}", lambda v: _is_int(v) and v >= lo
+
+
+_POSITIVE = ("a finite number > 0", lambda v: _is_real(v) and v > 0)
+
+#: What each scalar parameter must be (the names in FAMILIES, METHODS ... are checked apart).
+PARAMETER_RULES = {
+    "n_classes": _int_at_least(2),
+    "overlap": ("a number in [0, 1]", lambda v: _is_real(v) and 0 <= v <= 1),
+    "group_size": _int_at_least(1),
+    "spacing": _POSITIVE,
+    "bayes_error": ("a number in (0, 0.5)", lambda v: _is_real(v) and 0 < v < 0.5),
+    "separation": _POSITIVE,
+    "shift": _POSITIVE,
+    "n_features": _int_at_least(1),
+    "label_noise": ("a number in [0, 1)", lambda v: _is_real(v) and 0 <= v < 1),
+    "n_per_class": _int_at_least(1),
+    "n_train": _int_at_least(2),
+    "n_val": _int_at_least(2),
+    "n_test": _int_at_least(2),
+    "kl_samples": _int_at_least(2),
+    "n_bins": _int_at_least(1),
+    "margin": _POSITIVE,
+    "radius": _POSITIVE,
+    "mix_alpha": _POSITIVE,
+    "max_distance": _POSITIVE,
+    "n_mix": _int_at_least(2),
+    "width": _int_at_least(1),
+    "depth": _int_at_least(1),
+    "epochs": _int_at_least(1),
+    "batch_size": _int_at_least(1),
+    "lr": _POSITIVE,
+    "lr_schedule": ("'constant' or 'cosine'", lambda v: v in ("constant", "cosine")),
+    "until_interpolation": ("true or false", lambda v: isinstance(v, bool)),
+}
+
+
+def _validate_points(config: SweepConfig, source: str) -> None:
+    """Every parameter value has its type and range, and every grid point describes a
+    distribution that can be built (checked before any cell runs)."""
+    for key, (expected, ok) in PARAMETER_RULES.items():
+        where = "grid" if key in config.grid else "fixed"
+        values = config.grid.get(key, (config.fixed[key],) if key in config.fixed else ())
+        for value in values:
+            if not ok(value):
+                raise ConfigError(f"{source}: field '{where}.{key}' must be {expected}, "
+                                  f"got {value!r}")
+    unknown = [k for k in config.data_keys if k not in DEFAULTS]
+    if unknown:
+        raise ConfigError(f"{source}: field 'data_keys' names {unknown[0]!r}, which is not a "
+                          "parameter of the calibration task")
+    axes = list(config.grid)
+    built = set()
+    for values in itertools.product(*config.grid.values()):
+        point = dict(zip(axes, values))
+        p = {**DEFAULTS, **config.fixed, **point}
+        if p["lr_schedule"] == "cosine" and p["until_interpolation"]:
+            raise ConfigError(f"{source}: 'lr_schedule' = 'cosine' and 'until_interpolation' = "
+                              f"true exclude each other (grid point {point})")
+        key = json.dumps({k: p[k] for k in DATA_KEYS}, sort_keys=True)
+        if key in built:
+            continue
+        built.add(key)
+        try:
+            build_distribution(p, rng=0)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{source}: grid point {point} does not describe a valid "
+                              f"distribution: {exc}") from None
+
+
 def _validate_calibration(config: SweepConfig, source: str) -> None:
     known = set(DEFAULTS)
     for where, params in (("grid", config.grid), ("fixed", config.fixed)):
@@ -299,6 +380,7 @@ def _validate_calibration(config: SweepConfig, source: str) -> None:
             or any(r not in RECALIBRATIONS for r in recals)):
         raise ConfigError(f"{source}: field 'fixed.recalibrations' must be a non-empty list "
                           f"of distinct names from {list(RECALIBRATIONS)}, got {recals!r}")
+    _validate_points(config, source)
 
 
 TASKS = {
