@@ -1,5 +1,6 @@
 """Sweep configurations: validation of every field, and the cells a config expands to."""
 
+import dataclasses
 import json
 import math
 import os
@@ -307,3 +308,23 @@ def test_seeds_are_valid_seed_sequences():
         assert all(isinstance(v, int) and 0 <= v < 2**63 for v in key)
         value = cell.method_rng().random()
         assert 0.0 <= value < 1.0 and not math.isnan(value)
+
+
+def test_spelling_out_a_default_names_the_same_cells_and_a_changed_default_new_ones(monkeypatch):
+    # ids and seeds see the task's defaults: a stored cell is reused exactly when its resolved
+    # parameters (and the task version) are the same
+    from overlapcal.experiments import tasks
+
+    implicit = expand(config_from_dict(base()))
+    explicit = expand(config_from_dict(base(fixed={"family": "overlapping_uniform",
+                                                   "overlap": 0.5, "margin": 15.0})))
+    assert [c.cell_id for c in implicit] == [c.cell_id for c in explicit]
+    assert [c.data_seed for c in implicit] == [c.data_seed for c in explicit]
+    monkeypatch.setitem(tasks.DEFAULTS, "margin", 20.0)
+    changed = expand(config_from_dict(base()))
+    assert {c.cell_id for c in changed}.isdisjoint(c.cell_id for c in implicit)
+    monkeypatch.setitem(tasks.DEFAULTS, "margin", 15.0)
+    monkeypatch.setitem(tasks.TASKS, "calibration",
+                        dataclasses.replace(tasks.TASKS["calibration"], version=99))
+    bumped = expand(config_from_dict(base()))
+    assert {c.cell_id for c in bumped}.isdisjoint(c.cell_id for c in implicit)

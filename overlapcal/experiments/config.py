@@ -189,19 +189,28 @@ def stable_int(obj) -> int:
 
 
 def expand(config: SweepConfig) -> list[Cell]:
-    """All cells of the sweep, in grid order (replicates innermost)."""
+    """All cells of the sweep, in grid order (replicates innermost).
+
+    Ids and seeds are computed from the parameters with the task's defaults filled in and the
+    task's version: a config that spells out a default names the same cells as one that omits
+    it, and a store written before a default (or the task's meaning) changed is not reused.
+    """
+    from .tasks import TASKS
+
+    task = TASKS[config.task]
     axes = list(config.grid)
     cells = []
     for values in itertools.product(*(config.grid[a] for a in axes)):
         params = dict(config.fixed)
         params.update(zip(axes, values))
-        data_params = {k: params[k] for k in config.data_keys if k in params}
+        resolved = {**task.defaults, **params}
+        data_params = {k: resolved[k] for k in config.data_keys if k in resolved}
         for replicate in range(config.replicates):
-            ident = {"task": config.task, "params": params, "replicate": replicate,
-                     "seed": config.seed}
+            ident = {"task": config.task, "version": task.version, "params": resolved,
+                     "replicate": replicate, "seed": config.seed}
             cell_id = f"{stable_int(ident):016x}"
             data_key = (replicate, stable_int({"data": data_params}))
-            method_key = (replicate, stable_int({"cell": params}))
+            method_key = (replicate, stable_int({"cell": resolved}))
             cells.append(Cell(config.task, params, replicate, cell_id,
                               (config.seed, data_key), (config.seed, method_key)))
     return cells

@@ -19,7 +19,7 @@ import json
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -85,6 +85,8 @@ class Task:
     run: Callable[[Cell], list[dict]]
     validate: Callable[[SweepConfig, str], None]
     data_keys: tuple[str, ...]
+    defaults: dict = field(default_factory=dict)  # parameters a config may leave out
+    version: int = 1  # bump when a cell's numbers change meaning, so old stores are not reused
 
 
 # -- building blocks ------------------------------------------------------------------------
@@ -384,5 +386,6 @@ def _validate_calibration(config: SweepConfig, source: str) -> None:
 
 
 TASKS = {
-    "calibration": Task("calibration", run_calibration, _validate_calibration, DATA_KEYS),
+    "calibration": Task("calibration", run_calibration, _validate_calibration, DATA_KEYS,
+                        DEFAULTS, version=2),
 }
