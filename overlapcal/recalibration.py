@@ -374,7 +374,9 @@ def _newton(data: _Data, beta: float, first: _Eval | None, total: float, rtol: f
             newton = beta - ev.grad / ev.hess
         else:
             newton = math.nan
+        plain = ev.hess > 0.0 and newton == beta - ev.grad / ev.hess  # not the log-form step
         if not (lo < newton < hi) or (hi < math.inf and abs(newton - beta) > 0.5 * abs(step_old)):
+            plain = False
             if hi == math.inf:
                 newton = 4.0 * lo
             elif lo == 0.0:
@@ -388,7 +390,7 @@ def _newton(data: _Data, beta: float, first: _Eval | None, total: float, rtol: f
             # The root is located to float64 resolution; rounding noise in the gradient sum
             # exceeds the tolerance (possible for k in the thousands).
             return _Solution(beta, ev.loss, ev.grad, it, True, "converged")
-        if newton == beta - ev.grad / ev.hess and abs(step) <= _FINAL_STEP * beta and (
+        if plain and abs(step) <= _FINAL_STEP * beta and (
                 abs(step) <= 0.01 * abs(step_old)):
             # A plain Newton step this small, in the quadratic regime (it shrank 100-fold):
             # the error after it is about (beta |kappa_3| / (2 Var)) * step^2 / beta <= ~1e-15

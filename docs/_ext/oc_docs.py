@@ -28,6 +28,7 @@ from pathlib import Path
 
 from docutils import nodes
 from docutils.parsers.rst import directives
+from docutils.statemachine import StringList
 from sphinx import addnodes
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective, SphinxRole
@@ -160,10 +161,15 @@ class ClaimsRole(SphinxRole):
 
 
 class RunDirective(SphinxDirective):
-    """Execute a Python block while building; show the code, then its printed output."""
+    """Execute a Python block while building; show the code, then its printed output.
+
+    ``:output-markup:`` parses the printed output as the page's own markup (Markdown in a
+    MyST page) instead of showing it verbatim: tables generated from the code.
+    """
 
     has_content = True
-    option_spec = {"from-readme": directives.flag, "hide-code": directives.flag}
+    option_spec = {"from-readme": directives.flag, "hide-code": directives.flag,
+                   "output-markup": directives.flag}
 
     def run(self):
         if "from-readme" in self.options:
@@ -189,7 +195,12 @@ class RunDirective(SphinxDirective):
             block = nodes.literal_block(code, code.rstrip("\n"), language="python")
             result.append(block)
         printed = stdout.getvalue().rstrip("\n")
-        if printed:
+        if printed and "output-markup" in self.options:
+            container = nodes.container()
+            self.state.nested_parse(StringList(printed.splitlines(), source=self.env.docname),
+                                    self.content_offset, container)
+            result.extend(container.children)
+        elif printed:
             out = nodes.literal_block(printed, printed, language="text",
                                       classes=["oc-run-output"])
             result.append(nodes.paragraph("", "", nodes.emphasis("", "Output:")))

@@ -34,43 +34,66 @@ METHODS = ("bayes", "hard_interpolator", "soft_interpolator", "erm_net", "mixup_
            "dmixup_net", "mixup_optimum", "mixup_optimum_local")
 RECALIBRATIONS = ("none", "oracle", "fitted", "paper_lbfgs")
 
-# Every parameter the calibration task understands, with its default.
-DEFAULTS = {
-    "family": "overlapping_uniform",
-    "n_classes": 2,
-    "overlap": 0.5,            # overlapping_uniform: alpha
-    "group_size": 2,
-    "spacing": None,           # overlapping_uniform: None means n_classes
-    "bayes_error": 0.1,        # gaussian_pairs: within-pair Bayes error (sets the separation)
-    "separation": 2.0,         # gaussian_orthogonal: norm of each mean
-    "shift": 0.1,              # gaussian_shifted: mu of the paper's preset
-    "n_features": None,        # None means the family's default (1 for overlapping_uniform;
-                               # extra uniform axes carry no class information)
-    "label_noise": 0.0,
-    "noise_kind": "pair",
-    "method": "hard_interpolator",
-    "n_per_class": 20,         # training points per class (n_train = n_per_class * k)
-    "n_train": None,           # overrides n_per_class when given
-    "n_val": 2000,             # labelled held-out points for fitted temperature scaling
-    "n_test": 5000,            # test points for sample metrics
-    "kl_samples": 20000,       # Monte Carlo points for population functionals (when not exact)
-    "recalibrations": ["none", "oracle", "fitted"],
-    "n_bins": 15,
-    "margin": 15.0,            # interpolators: logit margin B
-    "radius": 0.5,             # soft interpolator: regularity radius gamma, in units of the
-                               # mean nearest-neighbour spacing of the training set
-    "mix_alpha": 1.0,          # Mixup: lam ~ Beta(alpha, alpha)
-    "max_distance": None,      # local Mixup optimum: None picks the largest within-group delta
-    "n_mix": 3,                # d-Mixup: points mixed
-    "width": 256,
-    "depth": 2,
-    "epochs": 100,
-    "batch_size": 128,
-    "lr": 1e-3,
-    "lr_schedule": "constant",     # nets: "constant" or "cosine" (decay to 0 over `epochs`)
-    "until_interpolation": False,  # nets: after `epochs`, train on (up to 10 x epochs) until the
-                                   # training accuracy is 1.0; not with lr_schedule="cosine"
+#: Every parameter the calibration task understands: ``name: (default, meaning)``.
+PARAMETERS = {
+    "family": ("overlapping_uniform", "the distribution family: one of " + ", ".join(FAMILIES)),
+    "n_classes": (2, "number of classes k"),
+    "overlap": (0.5, "overlapping_uniform: the overlap alpha of neighbouring classes"),
+    "group_size": (2, "overlapping_uniform: classes per group m (2: the paper's pairs)"),
+    "spacing": (None, "overlapping_uniform: distance s between groups (default: k)"),
+    "bayes_error": (0.1, "gaussian_pairs: the within-pair Bayes error (sets the separation)"),
+    "separation": (2.0, "gaussian_orthogonal: the norm of each mean"),
+    "shift": (0.1, "gaussian_shifted: mu of the paper's d = 300 preset"),
+    "n_features": (None, "input dimension d (default: the family's; extra uniform or Gaussian "
+                         "axes carry no class information)"),
+    "label_noise": (0.0, "label-noise rate rho (0: none)"),
+    "noise_kind": ("pair", "label noise: 'pair' (a fixed partner per class) or 'symmetric'"),
+    "method": ("hard_interpolator", "the predictor: one of " + ", ".join(METHODS)),
+    "n_per_class": (20, "training points per class (n_train = n_per_class k)"),
+    "n_train": (None, "training points (overrides n_per_class)"),
+    "n_val": (2000, "labelled held-out points for fitted temperature scaling"),
+    "n_test": (5000, "test points for the sample metrics"),
+    "kl_samples": (20000, "Monte Carlo points for population functionals (when not exact)"),
+    "recalibrations": (["none", "oracle", "fitted"],
+                       "rows per cell, a list from " + ", ".join(RECALIBRATIONS)),
+    "n_bins": (15, "bins of the sample ECE and ACE"),
+    "margin": (15.0, "interpolators: the logit margin B"),
+    "radius": (0.5, "soft interpolator: regularity radius gamma, in units of the mean "
+                    "nearest-neighbour spacing of the training set"),
+    "mix_alpha": (1.0, "Mixup: lam ~ Beta(alpha, alpha)"),
+    "max_distance": (None, "local Mixup optimum: the mixing radius delta (default: the largest "
+                           "that keeps mixtures inside their group)"),
+    "n_mix": (3, "d-Mixup: points mixed"),
+    "width": (256, "networks: hidden units per layer"),
+    "depth": (2, "networks: hidden layers"),
+    "epochs": (100, "networks: training epochs"),
+    "batch_size": (128, "networks: minibatch size"),
+    "lr": (1e-3, "networks: Adam learning rate"),
+    "lr_schedule": ("constant", "networks: 'constant' or 'cosine' (decay to 0 over epochs)"),
+    "until_interpolation": (False, "networks: after epochs, train on (up to 10 x epochs) until "
+                                   "the training accuracy is 1; not with lr_schedule = "
+                                   "'cosine'"),
 }
+DEFAULTS = {name: default for name, (default, _) in PARAMETERS.items()}
+
+
+def parameter_table() -> str:
+    """The calibration task's parameters as a Markdown table (name, default, allowed values,
+    meaning), for the documentation.
+
+    Examples
+    --------
+    >>> from overlapcal.experiments.tasks import parameter_table
+    >>> print(parameter_table().splitlines()[2])  # doctest: +ELLIPSIS
+    | `family` | `"overlapping_uniform"` | a name | the distribution family: ...
+    """
+    lines = ["| parameter | default | must be | meaning |", "|---|---|---|---|"]
+    for name, (default, meaning) in PARAMETERS.items():
+        rule = PARAMETER_RULES.get(name, ("a name",))[0] if name != "recalibrations" else "a list"
+        shown = "none (see meaning)" if default is None else f"`{json.dumps(default)}`"
+        lines.append(f"| `{name}` | {shown} | {rule} | {meaning} |")
+    return "\n".join(lines)
+
 
 DATA_KEYS = ("family", "n_classes", "overlap", "group_size", "spacing", "bayes_error",
              "separation", "shift", "n_features", "label_noise", "noise_kind", "n_per_class",
