@@ -189,3 +189,20 @@ def test_mixup_networks_are_compared_with_the_optimum_of_their_own_dimension():
     rows8 = network_rows([0.2, 0.3, 0.4], [0.05, 0.1, 0.15]) + rows[-3:]
     assert not [v for v in reproduce_module._verdicts_versus_k(rows8, "F1", None)
                 if v.claim.startswith("trained Mixup networks approach")]
+
+
+def test_missing_torch_fails_before_any_sweep(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "torch" else real(name, *a))
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a sweep ran although torch is missing")
+
+    monkeypatch.setattr(reproduce_module, "run_sweep", must_not_run)
+    import pytest
+
+    with pytest.raises(ImportError, match=r"train networks and need PyTorch"):
+        reproduce_module.reproduce(tmp_path, progress=False)

@@ -27,6 +27,7 @@ import numpy as np
 
 from .config import SweepConfig, config_from_dict
 from .sweep import check_writable, run_sweep
+from .tasks import _local_max_distance
 
 __all__ = ["Verdict", "FigureResult", "figure_configs", "reproduce"]
 
@@ -610,7 +611,7 @@ def _f4(rows, out: Path):
     X_test, _ = dist.sample(20000, rng=2)
     eta = dist.posterior(X_test)
     hard = oc.HardInterpolator(margin=15.0).fit(X, y, n_classes=F2_CLASSES)
-    mixup = oc.MixupOptimum(dist, alpha=1.0, max_distance=0.5 * (dist.spacing - 1.5))
+    mixup = oc.MixupOptimum(dist, alpha=1.0, max_distance=_local_max_distance(dist))
     notes = []
     for ax, (name, model) in zip(axes[1:], [("hard interpolator", hard),
                                             ("local Mixup optimum", mixup)]):
@@ -684,6 +685,7 @@ def reproduce(out, *, quick: bool = True, scheduler=None, workers=None, progress
     """Run every figure's sweeps, draw the figures, and write ``report.md`` and ``results.csv``."""
     out = check_writable(out, "reproduce")
     configs = figure_configs(quick)
+    _check_torch(configs, figures or FIGURES)
     store_dir = check_writable(out / ("sweeps-quick" if quick else "sweeps-full"), "reproduce")
     results = []
     all_rows = []
@@ -708,6 +710,18 @@ def reproduce(out, *, quick: bool = True, scheduler=None, workers=None, progress
     _write_csv(all_rows, out / "results.csv")
     (out / "report.md").write_text(_report(results, quick))
     return results
+
+
+def _check_torch(configs, keys) -> None:
+    """Fail before any sweep when a figure trains networks and PyTorch is missing."""
+    import importlib.util
+
+    nets = [c.name for key in keys for c in configs.get("F1" if key == "F4" else key, [])
+            if any(str(m).endswith("_net") for m in c.grid.get("method", ())
+                   + (c.fixed.get("method", ""),))]
+    if nets and importlib.util.find_spec("torch") is None:
+        raise ImportError(f"reproduce: the sweeps {nets[:3]} train networks and need PyTorch: "
+                          "pip install 'overlapcal[torch]' (or torch==2.13.0 for the CPU build)")
 
 
 def _write_csv(rows, path: Path) -> None:
