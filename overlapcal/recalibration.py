@@ -611,8 +611,8 @@ class TemperatureScaling:
       and its next value, the largest ``T`` at which ``NLL - inf NLL <= (k - 1) exp(-m/T)
       <= eps_64``; ``converged_`` is False.
     - *no better than uniform* (``NLL'(0) >= 0``): the optimum over ``T > 0`` is ``T = inf``;
-      ``temperature_ = inf``, ``beta_ = 0`` and ``transform`` returns zeros (uniform
-      probabilities).
+      ``temperature_ = inf``, ``beta_ = 0`` and ``transform`` returns zeros, ``-inf`` kept
+      (uniform probabilities over the finite classes).
     - *constant rows*: ``NLL`` does not depend on ``T``; ``T = 1``.
 
     ``method="paper-lbfgs"`` runs, as the released code of Chidambaram and Ge (ICLR 2024) does
@@ -800,28 +800,38 @@ class TemperatureScaling:
         self.converged_nll_gap_ = float(ev.loss - sol.loss)
 
     def transform(self, logits) -> np.ndarray:
-        """``logits / T``, in the input's float dtype (a numpy array, also for tensor input).
+        """``(logits - max_c logits) / T``: the tempered logits, shifted so each row's max is 0.
+
+        The shift leaves ``softmax`` unchanged (logits are defined up to a per-row constant);
+        unlike ``logits / T`` it cannot overflow (huge float32 logits at a small ``T``), and it
+        is computed as ``(h - max h) * beta_`` in float64 on the finite entries only, so ``-inf``
+        stays ``-inf`` and, at ``T = inf`` (``beta_ = 0``), finite entries become 0 (no
+        ``-inf / inf = NaN``). Returned in the input's float dtype (float32 for float32 and
+        half-precision input), as a numpy array also for tensor input.
 
         Parameters
         ----------
         logits : array-like or torch.Tensor of shape (n_samples, n_classes)
+            ``-inf`` marks an impossible class, as in :meth:`fit`.
 
         Returns
         -------
         ndarray of shape (n_samples, n_classes)
-            Zeros when ``T = inf`` (uniform probabilities).
+            Entries ``<= 0``, each row with a 0; zeros (and ``-inf``) when ``T = inf``
+            (uniform probabilities over the finite classes).
 
         Raises
         ------
         RuntimeError
             If called before ``fit``.
         ValueError
-            If ``logits`` is not finite, 2-D, or has a different number of classes than in fit.
+            If ``logits`` holds NaN, ``+inf`` or a row of ``-inf``, is not 2-D, or has a
+            different number of classes than in fit.
         """
         _check_fitted(self, "temperature_", "transform")
         logits = check_logits(logits, "TemperatureScaling.transform", n_classes=self.n_classes_,
                               allow_neg_inf=True)
-        return logits / logits.dtype.type(self.temperature_)
+        return _tempered(logits, self.beta_)
 
     def predict_proba(self, logits) -> np.ndarray:
         """``softmax(logits / T)``; shape (n_samples, n_classes), input float dtype.
@@ -836,6 +846,19 @@ class TemperatureScaling:
 
 def _temperature(beta: float) -> float:
     return math.inf if beta == 0.0 else 1.0 / beta
+
+
+def _tempered(logits: np.ndarray, beta: float) -> np.ndarray:
+    """``(h - max_c h) * beta`` in float64 on the finite entries (``-inf`` kept), in h's dtype.
+
+    A shifted entry below ``-finfo.max`` (logits spanning more than the float range) becomes
+    ``-inf``: its softmax weight is 0 at any ``beta`` not below ~1e-306.
+    """
+    h = logits.astype(np.float64)
+    with np.errstate(over="ignore"):
+        h -= _row_max(h)[:, None]  # every row has a finite max (check_logits)
+        np.multiply(h, beta, out=h, where=np.isfinite(h))
+        return h.astype(logits.dtype, copy=False)
 
 
 # ----------------------------------------------------------------------------------------

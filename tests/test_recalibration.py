@@ -284,7 +284,36 @@ def test_float32_stays_float32_and_torch_input():
     assert isinstance(out, np.ndarray) and out.dtype == np.float32
     assert ts.predict_proba(z32).dtype == np.float32
     assert ts.transform(z).dtype == np.float64
-    np.testing.assert_allclose(ts.transform(z32), z32 / ts.temperature_, rtol=2e-7)
+    # the tempered logits, shifted so each row's max is 0 (softmax-equivalent to z / T); one
+    # float64 product rounded once to float32: within 2 float32 ulps (2 * 6e-8 relative)
+    shifted = (z32.astype(np.float64) - z32.max(axis=1, keepdims=True)) / ts.temperature_
+    np.testing.assert_allclose(ts.transform(z32), shifted, rtol=2e-7, atol=0)
+
+
+def test_transform_keeps_minus_inf_at_infinite_temperature_and_cannot_overflow():
+    rng = np.random.default_rng(14)
+    z = rng.standard_normal((300, 4))
+    with pytest.warns(CalibrationWarning, match="uniform"):
+        uniform = oc.TemperatureScaling().fit(z, z.argmin(axis=1))  # T = inf, beta_ = 0
+    h = np.array([[1.0, -np.inf, 2.0, 0.5], [-3.0, 0.0, -np.inf, -np.inf]])
+    for dtype in (np.float64, np.float32):
+        out = uniform.transform(h.astype(dtype))
+        assert out.dtype == dtype
+        np.testing.assert_array_equal(out, np.where(np.isinf(h), -np.inf, 0.0))
+        # uniform over the finite classes, exactly; was NaN (-inf / inf) before
+        np.testing.assert_array_equal(uniform.predict_proba(h.astype(dtype)),
+                                      np.array([[1, 0, 1, 1], [1, 1, 0, 0]], dtype) / np.array(
+                                          [[3], [2]], dtype))
+    # float32 logits near the float32 maximum at T < 1: h / T overflowed to inf (NaN rows)
+    zt, yt = planted(4000, 3, 0.5, np.random.default_rng(15), scale=1.0)
+    ts = fit_quiet(oc.TemperatureScaling(), zt, yt)
+    assert ts.temperature_ < 0.9
+    big = np.array([[3e38, 2.9e38, -3e38], [1e37, -np.inf, 1e37]], dtype=np.float32)
+    p = ts.predict_proba(big)
+    assert p.dtype == np.float32 and np.isfinite(p).all()
+    # exact values: gaps of 1e37 / T and more underflow to 0; equal logits split evenly
+    np.testing.assert_array_equal(p, [[1, 0, 0], [0.5, 0, 0.5]])
+    np.testing.assert_array_equal(ts.transform(big)[1], [0, -np.inf, 0])
 
 
 # ----------------------------------------------------------------------------------------
