@@ -19,8 +19,9 @@ with ``D = sum_c N_c`` the density of the mixed point; the second line uses the 
 
 * :class:`MixupOptimum`: the population optimum for overlapping uniform groups in 1-D (exact
   piecewise integration in ``lam``, also with local mixing, Proposition 5), for Gaussian mixtures
-  with a shared covariance (Gauss-Jacobi quadrature in ``lam``, ``O(n k Q)`` for equidistant
-  means) and for label noise on either.
+  with a shared covariance (Gauss-Jacobi quadrature in ``lam`` with ``Q`` nodes adapted to the
+  separation of the means, ``O(n k (Q + d))`` for equidistant means) and for label noise on
+  either.
 * :class:`EmpiricalMixupOptimum`: the finite-sample optimum in 1-D (Proposition 4), with its
   atoms reported separately.
 * :class:`EmpiricalDMixupOptimum`: the finite-sample d-Mixup optimum (``d + 1`` points mixed with
@@ -30,6 +31,7 @@ with ``D = sum_c N_c`` the density of the mixed point; the second line uses the 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from itertools import combinations
 
@@ -54,8 +56,12 @@ from .predictors import Predictor
 
 __all__ = ["MixupOptimum", "EmpiricalMixupOptimum", "EmpiricalDMixupOptimum", "MixupAtoms"]
 
-#: Default Gauss-Jacobi nodes in ``lam`` for Gaussian mixtures (see MixupOptimum, Notes).
+#: The fewest Gauss-Jacobi nodes in ``lam`` for Gaussian mixtures (see MixupOptimum, Notes).
 DEFAULT_GAUSSIAN_NODES = 128
+
+#: The most nodes chosen automatically: the Golub-Welsch step needs a ``Q x Q`` eigenvector
+#: matrix (128 MiB and ~2 s at 4096), and 4096 resolves Mahalanobis distances up to ~1365.
+MAX_GAUSSIAN_NODES = 4096
 
 #: Elements of one float64 block in chunked computations (8 MiB).
 _BLOCK = 2**20
@@ -129,6 +135,24 @@ def _gauss_jacobi(n: int, alpha: float, beta: float) -> tuple[np.ndarray, np.nda
             log_scale[big] += 200.0 * math.log(10.0)
     log_c = log_mu0 - np.log(total) - log_scale
     return x, np.where(log_w >= np.max(log_w) + math.log(1e-3), log_w, log_c)
+
+
+def _gaussian_node_count(max_distance: float, d: int) -> int:
+    """Gauss-Jacobi nodes that resolve the Gaussian ``lam``-integrand to ``|g - g_ref| < 1e-8``.
+
+    ``Q = max(128, ceil(sqrt((3 Delta)^2 + 4 d)))`` with ``Delta`` the largest Mahalanobis
+    distance between two means. Why: along ``lam`` the mean ``lam mu_i + (1 - lam) mu_j`` of a
+    pair moves ``Delta_ij`` standard deviations per unit of ``lam``, so the integrand is a bump
+    of width ``~ 1/Delta_ij`` in ``lam``; the variance factor ``v(lam)^(-d/2)`` against
+    ``exp(-|z - m|^2/(2v))`` adds a bump of width ``~ 1/sqrt(2d)``. A Gauss rule resolves a
+    bump of width ``w`` with ``Q ~ c/w`` nodes. Measured (1-D means, ``alpha`` in {0.1, 1, 32},
+    points from the data, the mixed law and a grid past the outer means): ``|g - g_ref| < 1e-10``
+    needs ``Q = 2.4 Delta + 10`` for ``Delta`` from 20 to 400, and ``1.5 sqrt(d) + 8`` for ``d``
+    up to 1e4; the rule leaves a factor >= 1.25 on top of the 1e-10 point (the error falls
+    like ``exp(-c (Q/Delta)^2)``, so this is several orders of magnitude below 1e-8).
+    """
+    q = math.sqrt(9.0 * max_distance * max_distance + 4.0 * d)
+    return max(DEFAULT_GAUSSIAN_NODES, int(math.ceil(q)))
 
 
 def _beta_rule(n: int, a: float) -> tuple[np.ndarray, np.ndarray]:
@@ -380,7 +404,8 @@ class _UniformMixup:
 class _GaussianMixup:
     """Gauss-Jacobi quadrature in ``lam`` of the Gaussian pair densities, in log space."""
 
-    def __init__(self, dist: GaussianMixture, a: float, n_nodes: int, force_general=False):
+    def __init__(self, dist: GaussianMixture, a: float, n_nodes: int | None,
+                 force_general=False):
         self.k, self.d = dist.n_classes, dist.n_features
         means = np.asarray(dist.means, dtype=float)
         self.center = means.mean(axis=0)
@@ -399,6 +424,12 @@ class _GaussianMixup:
         self.gram = gram
         with np.errstate(divide="ignore"):
             self.log_priors = np.log(np.asarray(dist.priors, dtype=float))
+        dist2 = self.norms[:, None] + self.norms[None, :] - 2.0 * gram
+        self.max_mahalanobis = math.sqrt(max(0.0, float(np.max(dist2))))
+        self.needed_nodes = _gaussian_node_count(self.max_mahalanobis, self.d)
+        if n_nodes is None:
+            n_nodes = min(self.needed_nodes, MAX_GAUSSIAN_NODES)
+        self.n_nodes = n_nodes
         self.lam, self.log_w = _beta_rule(n_nodes, a)
         keep = np.isfinite(self.log_w)
         self.lam, self.log_w = self.lam[keep], self.log_w[keep]
@@ -458,8 +489,11 @@ class _GaussianMixup:
 def _log_sum_with_diagonal(x: np.ndarray, log_eps: float) -> np.ndarray:
     """``log( sum_{j != c} e^{x_j} + e^{x_c + log_eps} )`` for every ``c``; rows of ``x``.
 
-    The leave-one-out sums are taken relative to the row maximum: for ``c`` not the argmax,
-    ``S - e^{x_c - m} >= 1`` (no cancellation); for the argmax the others are summed directly.
+    The leave-one-out sums are taken relative to the row maximum ``m``: for ``c`` not the
+    argmax, ``S - e^{x_c - m} >= 1`` (no cancellation). For the argmax the others get their own
+    ``logsumexp`` (shifted by the second largest): relative to ``m`` they can all underflow
+    (``x_j - m < -745``, e.g. means 85 standard deviations apart), and dropping them gave
+    ``-inf`` where the pair terms dominate.
     """
     rows = np.arange(x.shape[0])
     top = np.argmax(x, axis=1)
@@ -467,11 +501,11 @@ def _log_sum_with_diagonal(x: np.ndarray, log_eps: float) -> np.ndarray:
     m = np.where(np.isfinite(m), m, 0.0)
     ex = np.exp(x - m[:, None])
     total = ex.sum(axis=1)
-    others = ex.copy()
-    others[rows, top] = 0.0
+    others = x.copy()
+    others[rows, top] = -np.inf
     with np.errstate(divide="ignore"):
         loo = np.log(np.maximum(total[:, None] - ex, 0.0))
-        loo[rows, top] = np.log(others.sum(axis=1))
+        loo[rows, top] = logsumexp(others, axis=1) - m
     return m[:, None] + np.logaddexp(loo, x - m[:, None] + log_eps)
 
 
@@ -498,16 +532,29 @@ class MixupOptimum(Predictor):
         Local mixing (Proposition 5): only pairs with ``|x1 - x2| <= delta`` are mixed. 1-D
         ``OverlappingUniform`` only (and LabelNoise over it).
     n_nodes : int or None, default=None
-        Gauss-Jacobi nodes in ``lam`` for Gaussian mixtures; None means
-        ``DEFAULT_GAUSSIAN_NODES = 128`` (see Notes for its accuracy). Not used by the uniform
-        family, whose ``lam``-integral is computed piecewise in closed form.
+        Gauss-Jacobi nodes ``Q`` in ``lam`` for Gaussian mixtures. None (default) chooses them
+        from the largest Mahalanobis distance ``Delta`` between two means and the dimension
+        ``d``: ``Q = max(128, ceil(sqrt((3 Delta)^2 + 4 d)))``, at most
+        ``MAX_GAUSSIAN_NODES = 4096`` (see Notes for the accuracy this guarantees). An int is
+        used as given. Not used by the uniform family, whose ``lam``-integral is computed
+        piecewise in closed form.
 
     Attributes
     ----------
     n_classes_, n_features_in_ : int
     method_ : str
-        ``"uniform-exact"``, ``"gaussian-equidistant"`` (the ``O(n k Q)`` path) or
-        ``"gaussian-general"`` (``O(n k^2 Q)``); prefixed by ``"label-noise/"`` for LabelNoise.
+        ``"uniform-exact"``, ``"gaussian-equidistant"`` (the ``O(n k (Q + d))`` path) or
+        ``"gaussian-general"`` (``O(n k (k Q + d))``); prefixed by ``"label-noise/"`` for
+        LabelNoise.
+    n_nodes_ : int or None
+        The node count ``Q`` in use (Gaussian mixtures; None for the uniform family).
+
+    Warns
+    -----
+    UserWarning
+        With ``n_nodes=None``, when the rule asks for more than ``MAX_GAUSSIAN_NODES`` nodes
+        (means more than ~1365 Mahalanobis units apart): the 1e-8 accuracy is then not
+        guaranteed; the message gives the ``n_nodes`` to pass.
 
     Raises
     ------
@@ -551,18 +598,29 @@ class MixupOptimum(Predictor):
 
     ``a_c = exp((l G_c - l^2 nu/2)/v)``, ``b_j = exp(((1-l) G_j - (1-l)^2 nu/2)/v)``,
     ``eps = exp(-l (1-l)(nu - rho)/v)``; the leave-one-out sums come from one ``logsumexp`` per
-    row, so the cost is ``O(n k Q)`` instead of ``O(n k^2 Q)`` (30x faster at ``k = 100``, 400x
-    at ``k = 1000``: ``benchmarks/bench_mixup.py``). Equidistance is detected when replacing the
-    norms and inner products by their means changes no exponent by more than 1e-10.
+    row. With the inner products ``G = Z M^T`` (``O(n k d)``, ``O(n k^2)`` for an orthogonal
+    layout with ``d = k``) the cost is ``O(n k (Q + d))`` instead of ``O(n k (k Q + d))`` (30x
+    faster at ``k = 100``, 400x at ``k = 1000``: ``benchmarks/bench_mixup.py``), plus
+    ``O(n d^2)`` to whiten when the covariance is a full matrix. Equidistance is detected when
+    replacing the norms and inner products by their means changes no exponent by more than
+    1e-10.
 
-    Accuracy: the integrand in ``lam`` is analytic but peaks, with a width ``~ 1/sqrt(d)`` in
-    high dimension and ``~ sigma / |mu_i - mu_j|`` for separated means. The default ``Q = 128``
-    agrees with ``Q = 1024`` and with ``scipy.integrate.quad`` (Beta weight, QAWS) to
-    ``|g - g_ref| < 1e-8`` (measured <= 1e-12) for ``alpha`` in [0.1, 32] on the shifted preset
-    (``d = 300``), orthogonal and simplex layouts up to ``k = d = 1000`` with Mahalanobis
-    distances up to ~10, pairs, and 1-D means up to 40 standard deviations apart, at inputs
-    drawn from the data and from the mixed distribution (tests). With ``Q = 64`` the 1-D
-    40-sigma case is off by 1e-6; increase ``n_nodes`` for more separated means.
+    Accuracy: the integrand in ``lam`` is analytic but peaks. Along ``lam`` the pair mean
+    ``lam mu_i + (1-lam) mu_j`` moves ``Delta_ij`` standard deviations per unit of ``lam``, so
+    a pair term is a bump of width ``~ 1/Delta_ij``; in high dimension the factor
+    ``v^(-d/2) exp(-|z - m|^2/(2v))`` adds a bump of width ``~ 1/sqrt(2d)``. A fixed number of
+    nodes therefore fails for separated means (128 nodes: ``|g - g_ref| = 2e-7`` for 1-D means
+    67 standard deviations apart, 0.25 at 300), and the default ``Q`` grows with ``Delta`` and
+    ``sqrt(d)``. The constants come from measurements: ``|g - g_ref| < 1e-10`` needs
+    ``Q ~ 2.4 Delta + 10`` (``Delta`` from 20 to 1000) and ``~ 1.5 sqrt(d) + 8`` (``d`` up to
+    1e4); the rule keeps a factor >= 1.25 above that, and since the error falls like
+    ``exp(-c (Q/Delta)^2)`` the default meets ``|g - g_ref| < 1e-8`` with orders of magnitude
+    to spare (measured <= 5e-12 against twice the nodes, and 1e-11 even with ``Q/1.25``).
+    Tested against ``scipy.integrate.quad`` (Beta weight, QAWS, or split at the peaks in
+    ``lam``) for ``alpha`` in [0.1, 32] on the orthogonal layout, a 3-class 1-D mixture, 1-D
+    means 300 standard deviations apart and the shifted preset (``d = 300``), and against more
+    nodes on the shifted preset, the orthogonal layout with ``k = 20`` and 1-D means 40 apart,
+    at inputs drawn from the data and from the mixed distribution.
 
     *Label noise.* Labels flip independently of the inputs, so
     ``g_mix~ = g_mix T`` (``T`` the transition matrix), computed in log space.
@@ -589,8 +647,8 @@ class MixupOptimum(Predictor):
         self.alpha = check_real(alpha, "alpha", caller, low=0.0, low_inclusive=False)
         self.max_distance = (None if max_distance is None else check_real(
             max_distance, "max_distance", caller, low=0.0, low_inclusive=False))
-        self.n_nodes = (DEFAULT_GAUSSIAN_NODES if n_nodes is None
-                        else check_int(n_nodes, "n_nodes", caller, low=2))
+        self.n_nodes = None if n_nodes is None else check_int(n_nodes, "n_nodes", caller, low=2)
+        self.n_nodes_ = None
         self._noise = None
         base = dist
         if isinstance(dist, LabelNoise):
@@ -612,6 +670,16 @@ class MixupOptimum(Predictor):
                     f"Got {self.max_distance!r} instead."
                 )
             self._impl = _GaussianMixup(base, self.alpha, self.n_nodes)
+            self.n_nodes_ = self._impl.n_nodes
+            if self.n_nodes is None and self._impl.needed_nodes > self.n_nodes_:
+                warnings.warn(
+                    f"{caller}: the means are up to {self._impl.max_mahalanobis:.4g} Mahalanobis "
+                    f"units apart; resolving the lam-integral to 1e-8 needs "
+                    f"{self._impl.needed_nodes} Gauss-Jacobi nodes, more than the "
+                    f"{MAX_GAUSSIAN_NODES} chosen automatically. Pass n_nodes="
+                    f"{self._impl.needed_nodes} (the rule costs O(n_nodes^2) memory to build).",
+                    UserWarning, stacklevel=2,
+                )
             method = ("gaussian-equidistant" if self._impl.equidistant else "gaussian-general")
         else:
             inner = f" over {type(base).__name__}" if base is not dist else ""
