@@ -472,11 +472,16 @@ def test_gaussian_optimum_matches_quad(a):
         np.testing.assert_allclose(got, ref, atol=1e-10, rtol=0)
 
 
+def _equidistant_full_covariance():
+    """Means ``L (3 e_c) + 7`` with ``Sigma = L L^T`` (full): whitened, the orthogonal layout."""
+    L = np.array([[1.0, 0.0, 0.0], [0.4, 1.3, 0.0], [-0.3, 0.5, 0.7]])
+    return oc.GaussianMixture(3.0 * np.eye(3) @ L.T + 7.0, cov=L @ L.T, priors=[0.5, 0.3, 0.2])
+
+
 @pytest.mark.parametrize("make", [
     lambda: oc.GaussianMixture.orthogonal(5, separation=2.5),
     lambda: oc.GaussianMixture.simplex(4, separation=6.0, sigma=1.5),
-    lambda: oc.GaussianMixture(np.eye(3) * 2.0 + 7.0, cov=np.diag([1.0, 2.0, 0.5]) + 0.1,
-                               priors=[0.5, 0.3, 0.2]),
+    _equidistant_full_covariance,
 ])
 def test_gaussian_factorised_path_equals_general(make):
     gm = make()
@@ -484,9 +489,11 @@ def test_gaussian_factorised_path_equals_general(make):
     X, _ = gm.sample(40, rng=rng)
     fast = oc.MixupOptimum(gm, alpha=0.6)
     slow = oc.MixupOptimum(gm, alpha=0.6)
-    slow._impl = _GaussianMixup(gm, 0.6, fast.n_nodes, force_general=True)
-    expect_fast = not isinstance(gm.cov, np.ndarray)
-    assert fast.method_ == ("gaussian-equidistant" if expect_fast else "gaussian-general")
+    slow._impl = _GaussianMixup(gm, 0.6, fast.n_nodes_, force_general=True)
+    # Every case is equidistant in whitened coordinates, so the fast path must be taken (a
+    # full covariance included): otherwise the test would compare the general path with itself.
+    assert fast.method_ == "gaussian-equidistant" and fast._impl.equidistant
+    assert not slow._impl.equidistant
     # Same quadrature, different summation order: agreement to rounding of exponents ~1e2.
     np.testing.assert_allclose(fast.log_proba(X), slow.log_proba(X), atol=1e-12)
     np.testing.assert_allclose(fast.mixed_log_density(X), slow.mixed_log_density(X), atol=1e-12)
