@@ -80,7 +80,27 @@ DEFAULT_DEPTH = 2
 
 
 class InterpolationWarning(UserWarning):
-    """``train(..., until_interpolation=True)`` stopped at ``max_epochs`` below accuracy 1."""
+    """``train(..., until_interpolation=True)`` stopped at ``max_epochs`` below accuracy 1.
+
+    The network returned is then not an interpolator, so it is not the "regular
+    interpolator" of THEORY.md 4.3; the warning says which arguments to raise.
+
+    Examples
+    --------
+    Two copies of one input with different labels: no classifier interpolates them.
+
+    >>> import warnings
+    >>> import numpy as np
+    >>> from overlapcal.nets import InterpolationWarning, train
+    >>> X, y = np.zeros((2, 1)), np.array([0, 1])
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always", InterpolationWarning)
+    ...     net = train(X, y, epochs=1, max_epochs=2, until_interpolation=True, width=4, rng=0)
+    >>> [str(w.message).split(":")[0] for w in caught if w.category is InterpolationWarning]
+    ['train(until_interpolation=True) stopped at max_epochs=2 with training accuracy 0.5000 < 1']
+    >>> net.train_accuracy_, len(net.history)
+    (0.5, 2)
+    """
 
 
 # --------------------------------------------------------------------------------------------
@@ -96,6 +116,36 @@ class EpochRecord:
     the *mixed* batches, weighted by batch size). ``train_nll`` and ``train_accuracy`` are
     measured on the *unmixed* training set after the epoch, in eval mode; they are NaN on epochs
     skipped by ``eval_every``. ``seconds`` is the wall time since training started.
+
+    Attributes
+    ----------
+    epoch : int
+        From 1.
+    loss : float
+        ``sum_batches b * L_batch / n`` with ``L_batch = -(t * log_softmax(h(z))).sum(1).mean()``
+        on the transformed batch ``(z, t)``.
+    train_nll : float
+        ``-(1/n) sum_i log g(x_i)_{y_i}`` on the unmixed training set (NaN if not measured).
+    train_accuracy : float
+        ``(1/n) sum_i [argmax_c h(x_i)_c = y_i]`` on the unmixed training set (NaN if not
+        measured).
+    seconds : float
+        Wall time since training started.
+
+    Examples
+    --------
+    A ``callback`` sees one record per epoch (it stops training by returning True):
+
+    >>> import numpy as np
+    >>> from overlapcal.nets import train
+    >>> X, y = np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([0, 0, 1, 1])
+    >>> seen = []
+    >>> net = train(X, y, epochs=3, eval_every=2, width=4, rng=0,
+    ...             callback=lambda record, module: seen.append(record))
+    >>> [r.epoch for r in seen], [bool(np.isnan(r.train_accuracy)) for r in seen]
+    ([1, 2, 3], [True, False, False])
+    >>> [r.loss for r in net.history.records()] == [r.loss for r in seen]
+    True
     """
 
     epoch: int
@@ -154,6 +204,50 @@ class TrainingConfig:
     module (then ``width`` and ``depth`` are None). ``n_mix`` is 1 for ERM (no mixing).
     ``seed`` is the integer drawn from ``rng`` that seeded this run's two random streams (the
     weight initialisation and the numpy Generator of shuffling and mixing).
+
+    Attributes
+    ----------
+    method : {"erm", "mixup", "dmixup"}
+    n_classes, n_features, n_samples : int
+        ``k``, ``d`` and ``n`` of the training set.
+    alpha : float
+        The mixing concentration (recorded, unused by ERM).
+    n_mix : int
+        Points per mixture: 1 for ERM, 2 for Mixup, ``d + 1`` for the paper's d-Mixup.
+    mix_mode : {"per-example", "per-batch"}
+    partners : {"permutation", "random"}
+    architecture : str
+        ``"mlp"`` or the class name of the custom module.
+    width, depth : int or None
+        Of the default MLP; None with a custom module.
+    epochs, max_epochs : int
+        The requested epochs and the cap of ``until_interpolation`` (``max_epochs = epochs``
+        without it).
+    until_interpolation : bool
+    batch_size : int
+    lr : float
+    lr_schedule : {"constant", "cosine"}
+    weight_decay : float
+    eval_every : int
+    device : str
+        E.g. ``"cpu"`` or ``"cuda:0"``.
+    dtype : {"float32", "float64"}
+    seed : int
+        In ``[0, 2**63)``; ``numpy.random.SeedSequence(seed).generate_state(2)`` gives the
+        seeds of the initialisation and of the shuffling and mixing stream.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from overlapcal.nets import train
+    >>> X, y = np.array([[0.0], [1.0]]), np.array([0, 1])
+    >>> config = train(X, y, "mixup", epochs=2, width=4, rng=0).config
+    >>> config.method, config.n_mix, config.architecture, (config.width, config.depth)
+    ('mixup', 2, 'mlp', (4, 2))
+    >>> config.epochs, config.max_epochs, config.device, config.dtype
+    (2, 2, 'cpu', 'float32')
+    >>> train(X, y, "mixup", epochs=2, width=4, rng=0).config == config   # same rng, same seed
+    True
     """
 
     method: str
@@ -598,7 +692,32 @@ class TrainedNetwork(Predictor):
 
 
 def soft_cross_entropy(logits, targets):
-    """``-(t * log_softmax(h)).sum(1).mean()``: Mixup's loss, the weighted sum of hard CEs."""
+    """``-(t * log_softmax(h)).sum(1).mean()``: Mixup's loss, the weighted sum of hard CEs.
+
+    Parameters
+    ----------
+    logits : torch.Tensor of shape (b, n_classes)
+    targets : torch.Tensor of shape (b, n_classes)
+        Rows on the simplex (one-hot for ERM, ``sum_j w_j e_{y_j}`` for (d-)Mixup).
+
+    Returns
+    -------
+    torch.Tensor
+        A scalar: ``-(1/b) sum_i sum_c t_ic log softmax(h_i)_c``. Linear in ``t``, so a mixed
+        target's loss is the ``w``-weighted sum of the hard-label cross-entropies (THEORY.md 5).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from overlapcal.nets import soft_cross_entropy
+    >>> h = torch.tensor([[2.0, 0.0]], dtype=torch.float64)
+    >>> ce = [soft_cross_entropy(h, torch.tensor([t], dtype=torch.float64)).item()
+    ...       for t in ([1.0, 0.0], [0.0, 1.0], [0.25, 0.75])]
+    >>> [round(v, 6) for v in ce]
+    [0.126928, 2.126928, 1.626928]
+    >>> abs(ce[2] - (0.25 * ce[0] + 0.75 * ce[1])) < 1e-12
+    True
+    """
     return -(targets * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
 
 

@@ -60,20 +60,58 @@ class ClaimResult:
 
     Attributes
     ----------
-    id : the claim id.
-    variant : ``"claim"`` or ``"wrong"``.
-    examples : how many times the check ran (generation, targeting, shrinking and replay).
-    min_margin, min_slack : the smallest margin seen (NaN counts as ``-inf``) and the slack of
-        that example; NaN if no example completed.
-    worst_params : the parameters of that example (None if none completed).
-    worst_check : its :class:`~proofs_check.core.Check`.
-    status : ``"holds"`` / ``"violated"`` / ``"error"`` for a claim; ``"caught"`` /
-        ``"missed"`` / ``"error"`` for a wrong variant.
-    counterexample : the shrunk failing parameters (violation or error), else None.
-    counterexample_check : the Check at the counterexample (None for an error).
-    replay : a shell command that re-runs the check at the counterexample, else None.
-    error : the traceback (or Hypothesis' message) of an error, else None.
-    seconds : wall time.
+    id : str
+        The claim id.
+    variant : {"claim", "wrong"}
+        Which of ``claim.check`` and ``claim.wrong`` ran.
+    examples : int
+        How many times the check ran (generation, targeting, shrinking and replay).
+    min_margin, min_slack : float
+        The smallest margin seen (NaN counts as ``-inf``) and the slack of that example; NaN
+        if no example completed.
+    worst_params : dict or None
+        The parameters of that example (None if none completed).
+    worst_check : Check or None
+        Its :class:`proofs_check.Check`.
+    status : str
+        ``"holds"`` / ``"violated"`` / ``"error"`` for a claim; ``"caught"`` / ``"missed"`` /
+        ``"error"`` for a wrong variant.
+    counterexample : dict or None
+        The shrunk failing parameters (violation or error), else None.
+    counterexample_check : Check or None
+        The Check at the counterexample (None for an error).
+    replay : str or None
+        A shell command that re-runs the check at the counterexample (``replay_command``),
+        else None.
+    error : str or None
+        The traceback (or Hypothesis' message) of an error, else None.
+    seconds : float
+        Wall time.
+
+    Examples
+    --------
+    A toy claim (``x**2 <= x`` on ``[0, 1]``, see :class:`proofs_check.Claim`) and its wrong
+    variant (the sides swapped):
+
+    >>> from hypothesis import strategies as st
+    >>> from proofs_check import Check, Claim
+    >>> claim = Claim("square-below", "x**2 <= x on [0, 1]", "x^2 <= x", "a doctest", "bound",
+    ...               "none: rounding is monotone",
+    ...               parameters=lambda: st.fixed_dictionaries({"x": st.floats(0.0, 1.0)}),
+    ...               check=lambda p: Check(p["x"] ** 2, p["x"], "<="),
+    ...               wrong=lambda p: Check(p["x"], p["x"] ** 2, "<="),
+    ...               wrong_description="the sides swapped", examples=({"x": 1.0},))
+    >>> from proofs_check.runner import run_claim
+    >>> result = run_claim(claim)
+    >>> result.variant, result.status, result.ok, result.counterexample
+    ('claim', 'holds', True, None)
+    >>> result.min_margin, result.worst_params        # x = 1 is tight: 1**2 == 1
+    (0.0, {'x': 1.0})
+    >>> wrong = run_claim(claim, variant="wrong")
+    >>> wrong.status, wrong.ok, wrong.counterexample_check.holds
+    ('caught', True, False)
+    >>> 0.0 < wrong.counterexample["x"] < 1.0          # shrunk by Hypothesis, replayable
+    True
     """
 
     id: str
@@ -97,7 +135,36 @@ class ClaimResult:
 
 
 def profile_settings(profile: str = "ci", max_examples: int | None = None):
-    """The :class:`hypothesis.settings` of a profile (``max_examples`` overrides its default)."""
+    """The ``hypothesis.settings`` of a profile (``max_examples`` overrides its default).
+
+    Parameters
+    ----------
+    profile : {"ci", "thorough"}, default "ci"
+        See the module docstring.
+    max_examples : int >= 1, optional
+        Examples per claim; default ``CI_MAX_EXAMPLES`` (ci) or ``THOROUGH_MAX_EXAMPLES``.
+
+    Returns
+    -------
+    hypothesis.settings
+        Both profiles: no example database, no deadline, quiet, the slow-data health checks
+        off. ``ci`` is derandomized without the target phase; ``thorough`` is random with it.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``profile``, or ``max_examples`` not an int >= 1.
+
+    Examples
+    --------
+    >>> from proofs_check.runner import profile_settings
+    >>> ci = profile_settings("ci")
+    >>> ci.max_examples, ci.derandomize, ci.database, ci.deadline
+    (30, True, None, None)
+    >>> thorough = profile_settings("thorough", max_examples=50)
+    >>> thorough.max_examples, thorough.derandomize
+    (50, False)
+    """
     from hypothesis import HealthCheck, Phase, Verbosity, settings
 
     if profile not in PROFILES:
@@ -139,11 +206,34 @@ def profile_settings(profile: str = "ci", max_examples: int | None = None):
 def literal(value: Any) -> str:
     """Python source that evaluates to ``value`` (dicts, tuples, lists, numbers, str, None).
 
+    Parameters
+    ----------
+    value : dict, tuple, list, int, float, bool, str, None or numpy scalar
+        Nested as deep as needed.
+
+    Returns
+    -------
+    str
+        ``eval(literal(value)) == value`` (NaN aside, which is not equal to itself).
+
+    Raises
+    ------
+    TypeError
+        Something else inside ``value`` (an array, an object): claim parameters must be
+        plain literals (see :mod:`proofs_check.core`).
+
+    Notes
+    -----
     Floats use ``repr`` (which round-trips exactly); ``inf`` and ``nan`` become
     ``float('inf')`` / ``float('nan')``. numpy scalars are converted with ``.item()``.
 
+    Examples
+    --------
+    >>> from proofs_check.runner import literal
     >>> literal({"k": 3, "T": float("inf"), "logits": (1.0, -2.5)})
     "{'k': 3, 'T': float('inf'), 'logits': (1.0, -2.5)}"
+    >>> literal((0.1,))                     # a one-tuple keeps its comma
+    '(0.1,)'
     """
     if hasattr(value, "item") and not isinstance(value, (list, tuple, dict, str)):
         value = value.item()
@@ -171,7 +261,31 @@ def literal(value: Any) -> str:
 
 
 def replay_command(claim_id: str, params: dict, variant: Variant = "claim") -> str:
-    """A shell command printing the Check of ``claim_id`` (or its wrong variant) at ``params``."""
+    """A shell command printing the Check of ``claim_id`` (or its wrong variant) at ``params``.
+
+    Parameters
+    ----------
+    claim_id : str
+        A registered claim's id.
+    params : dict
+        Plain-literal parameters (see :func:`literal`).
+    variant : {"claim", "wrong"}, default "claim"
+        Replay ``check`` or ``wrong``.
+
+    Returns
+    -------
+    str
+        ``python -c "..."``, or the code quoted with :func:`shlex.quote` where it contains a
+        character the shell would expand inside double quotes.
+
+    Examples
+    --------
+    >>> from proofs_check.runner import replay_command
+    >>> print(replay_command("toy", {"k": 2, "T": float("inf")}))
+    python -c "from proofs_check import get_claim; print(get_claim('toy').check({'k': 2, 'T': float('inf')}))"
+    >>> print(replay_command("toy", {"k": 2}, variant="wrong"))
+    python -c "from proofs_check import get_claim; print(get_claim('toy').wrong({'k': 2}))"
+    """
     method = "check" if variant == "claim" else "wrong"
     code = (f"from proofs_check import get_claim; "
             f"print(get_claim({claim_id!r}).{method}({literal(params)}))")
@@ -221,6 +335,41 @@ def run_claim(claim: Claim, *, profile: str = "ci", max_examples: int | None = N
     Returns
     -------
     ClaimResult
+
+    Raises
+    ------
+    ValueError
+        Unknown ``variant`` or ``profile``, or a bad ``max_examples``. Whatever ``claim.check``
+        raises is *not* re-raised: it is reported as ``status="error"`` with the traceback.
+
+    Notes
+    -----
+    The property is ``margin(check(params)) >= 0`` for every ``params`` the strategy can
+    draw (the explicit ``claim.examples`` first). Each example's ``-margin`` is passed to
+    ``hypothesis.target``, so the ``thorough`` profile hill-climbs towards the smallest
+    margin; the first negative (or non-finite) margin fails the property and Hypothesis
+    shrinks it.
+
+    Examples
+    --------
+    A toy claim (``x**2 <= x`` on ``[0, 1]``, see :class:`proofs_check.Claim`), searched in
+    the deterministic ``ci`` profile in a few milliseconds:
+
+    >>> from hypothesis import strategies as st
+    >>> from proofs_check import Check, Claim
+    >>> claim = Claim("square-below", "x**2 <= x on [0, 1]", "x^2 <= x", "a doctest", "bound",
+    ...               "none: rounding is monotone",
+    ...               parameters=lambda: st.fixed_dictionaries({"x": st.floats(0.0, 1.0)}),
+    ...               check=lambda p: Check(p["x"] ** 2, p["x"], "<="),
+    ...               wrong=lambda p: Check(p["x"], p["x"] ** 2, "<="),
+    ...               wrong_description="the sides swapped", examples=({"x": 1.0},))
+    >>> from proofs_check.runner import run_claim
+    >>> result = run_claim(claim, max_examples=10)
+    >>> result.status, result.min_margin, result.replay
+    ('holds', 0.0, None)
+    >>> wrong = run_claim(claim, variant="wrong", max_examples=10)
+    >>> wrong.status, wrong.replay.startswith('python -c "from proofs_check import get_claim')
+    ('caught', True)
     """
     from hypothesis import example, given, target
 
@@ -287,8 +436,35 @@ def run_claim(claim: Claim, *, profile: str = "ci", max_examples: int | None = N
 def grid_margins(claim: Claim) -> tuple[list[dict], list[str]]:
     """Evaluate ``claim.check`` over ``claim.grid()``: points with lhs, rhs, slack, margin.
 
-    Returns ``(points, problems)``: ``problems`` lists grid points where the claim fails (a
-    negative margin) or the check raises, each as a message with a replay command.
+    Parameters
+    ----------
+    claim : Claim
+        A claim with a ``grid``; a claim without one gives two empty lists.
+
+    Returns
+    -------
+    points : list of dict
+        One per grid point that ran: its parameters plus ``lhs``, ``rhs``, ``slack`` and
+        ``margin`` (see :class:`proofs_check.Check`).
+    problems : list of str
+        Grid points where the claim fails (a negative margin) or the check raises, each as a
+        message with a replay command.
+
+    Examples
+    --------
+    >>> from hypothesis import strategies as st
+    >>> from proofs_check import Check, Claim
+    >>> from proofs_check.runner import grid_margins
+    >>> claim = Claim("square-below", "x**2 <= x on [0, 1]", "x^2 <= x", "a doctest", "bound",
+    ...               "none", parameters=lambda: st.just({"x": 0.5}),
+    ...               check=lambda p: Check(p["x"] ** 2, p["x"], "<="),
+    ...               wrong=lambda p: Check(p["x"], p["x"] ** 2, "<="), wrong_description="swapped",
+    ...               grid=lambda: [{"x": 0.5}, {"x": 2.0}], grid_axes=("x",))
+    >>> points, problems = grid_margins(claim)
+    >>> [(p["x"], p["margin"]) for p in points]
+    [(0.5, 0.25), (2.0, -2.0)]
+    >>> print(problems[0].splitlines()[0])
+    square-below: grid point {'x': 2.0} violates the claim: 4.0 <= 2.0 (tol 0, margin -2)
     """
     points: list[dict] = []
     problems: list[str] = []

@@ -32,7 +32,14 @@ CHUNK_ELEMENTS = 2**25
 
 
 def chunk_rows(n_columns: int) -> int:
-    """Rows per chunk so that a ``(rows, n_columns)`` float64 block holds ~``CHUNK_ELEMENTS``."""
+    """Rows per chunk so that a ``(rows, n_columns)`` float64 block holds ~``CHUNK_ELEMENTS``.
+
+    Examples
+    --------
+    >>> from overlapcal.distributions.base import CHUNK_ELEMENTS, chunk_rows
+    >>> chunk_rows(1000) * 1000 <= CHUNK_ELEMENTS, chunk_rows(0) == CHUNK_ELEMENTS
+    (True, True)
+    """
     return max(1, CHUNK_ELEMENTS // max(1, n_columns))
 
 
@@ -41,6 +48,45 @@ def monte_carlo_mean(function, dist: "Distribution", n_samples: int, rng, caller
 
     ``function`` maps an ``(m, d)`` array to ``(m,)`` values; draws are made in chunks so memory
     stays bounded whatever ``n_samples`` is.
+
+    Parameters
+    ----------
+    function : callable
+        ``(m, n_features)`` inputs to ``(m,)`` real values.
+    dist : Distribution
+        The inputs are ``dist.sample(m, rng=rng)[0]``, chunk after chunk from one ``rng``.
+    n_samples : int >= 2
+        Total draws ``n``.
+    rng : None, int or numpy Generator
+    caller : str
+        Named in the error message of a bad ``n_samples``.
+
+    Returns
+    -------
+    Estimate
+        ``method="monte-carlo"``, with ``n_samples``.
+
+    Raises
+    ------
+    ValueError
+        ``n_samples`` is not an int >= 2.
+
+    Notes
+    -----
+    With values ``v_1, ..., v_n``: ``value = (1/n) sum_i v_i`` and ``stderr = s / sqrt(n)``
+    with the unbiased sample variance ``s^2 = (sum_i v_i^2 / n - value^2) n / (n - 1)``
+    (clipped at 0 against rounding).
+
+    Examples
+    --------
+    ``E[X]`` under two overlapping uniform classes on [0, 1] and [0.5, 1.5] is 0.75:
+
+    >>> import overlapcal as oc
+    >>> from overlapcal.distributions.base import monte_carlo_mean
+    >>> dist = oc.OverlappingUniform(2, overlap=0.5)
+    >>> est = monte_carlo_mean(lambda X: X[:, 0], dist, 10_000, 0, "example")
+    >>> est.method, est.n_samples, abs(est.value - 0.75) < 4 * est.stderr
+    ('monte-carlo', 10000, True)
     """
     n_samples = check_int(n_samples, "n_samples", caller, low=2)
     rng = check_random_state(rng)
@@ -104,6 +150,13 @@ class Segments:
 class Distribution(ABC):
     """Base class of labelled distributions with known posteriors.
 
+    A subclass sets the three attributes and implements ``sample`` and
+    ``_class_log_density`` (validated ``X`` of shape ``(n, d)`` in, ``log p(x | c)`` of shape
+    ``(n, k)`` out, ``-inf`` off a class's support); densities, posteriors, the Bayes
+    classifier and Monte Carlo ground truth follow. Built-in subclasses override the
+    functionals with closed forms or quadrature (:class:`~overlapcal.OverlappingUniform`,
+    :class:`~overlapcal.GaussianMixture`, :class:`~overlapcal.LabelNoise`).
+
     Attributes
     ----------
     n_classes : int
@@ -112,6 +165,50 @@ class Distribution(ABC):
         Input dimension ``d``.
     priors : ndarray of shape (n_classes,)
         Class probabilities ``p_c``.
+
+    Notes
+    -----
+    THEORY.md 1: a distribution ``pi`` on ``R^d x [k]`` with priors ``p_c`` and class
+    densities ``p(x | c)`` has
+
+    * marginal ``log pi_X(x) = logsumexp_c(log p_c + log p(x | c))``
+      (:meth:`log_marginal_density`);
+    * posterior ``log eta(x)_c = log p_c + log p(x | c) - log pi_X(x)``
+      (:meth:`log_posterior`, :meth:`posterior`; NaN where ``pi_X(x) = 0``);
+    * Bayes classifier ``argmax_c eta(x)_c`` (:meth:`predict_bayes`);
+    * conditional entropy ``H(Y|X) = E_X[H(eta(X))]``, the Bayes NLL and the floor of every
+      predictor's NLL (:meth:`conditional_entropy`);
+    * Bayes accuracy ``A* = E_X[max_c eta(X)_c]`` (:meth:`bayes_accuracy`).
+
+    The defaults of the last two are Monte Carlo means over ``n_samples`` draws of ``pi_X``
+    (:func:`~overlapcal.distributions.base.monte_carlo_mean`), returned as an
+    :class:`~overlapcal.Estimate` with its standard error.
+
+    Examples
+    --------
+    Two unit Gaussians at -1 and +1 with equal priors, written from scratch: the posterior
+    is ``eta(x)_1 = sigmoid(2 x)`` and the Bayes accuracy ``Phi(1) = 0.8413``.
+
+    >>> import numpy as np
+    >>> from scipy.stats import norm
+    >>> from overlapcal import Distribution
+    >>> class TwoGaussians(Distribution):
+    ...     n_classes, n_features, priors = 2, 1, np.array([0.5, 0.5])
+    ...     def sample(self, n, *, rng=None):
+    ...         rng = np.random.default_rng(rng)
+    ...         y = rng.integers(0, 2, size=n)
+    ...         return (2.0 * y - 1.0 + rng.standard_normal(n))[:, None], y
+    ...     def _class_log_density(self, X):
+    ...         return norm.logpdf(X - np.array([-1.0, 1.0]))
+    >>> dist = TwoGaussians()
+    >>> dist.posterior([[0.0], [1.0]])
+    array([[0.5       , 0.5       ],
+           [0.11920292, 0.88079708]])
+    >>> dist.predict_bayes([[-0.3], [0.2]])
+    array([0, 1])
+    >>> acc = dist.bayes_accuracy(n_samples=100_000, rng=0)
+    >>> acc.method, bool(abs(acc.value - norm.cdf(1.0)) < 4 * acc.stderr)
+    ('monte-carlo', True)
     """
 
     n_classes: int

@@ -17,7 +17,56 @@ __all__ = ["ResultStore"]
 
 
 class ResultStore:
-    """Append-only store of finished cells at ``path`` (created on first write)."""
+    """Append-only store of finished cells at ``path`` (created on first write).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The JSON-lines file. Opening an existing store truncates a partial last line (left
+        by a crash mid-write), so :meth:`records` never sees half a record.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+
+    Raises
+    ------
+    ValueError
+        From :meth:`records` (and the methods built on it): a complete line that is not JSON.
+
+    Notes
+    -----
+    One line per finished cell: ``{"cell_id", "task", "params", "replicate", "seeds",
+    "rows", "seconds"}``, where ``rows`` is the cell's list of result rows (dicts). A sweep
+    skips every cell whose id is in :meth:`completed`, so an interrupted sweep resumes where
+    it stopped. :meth:`rows` is the tidy table: one row per result row, prefixed with the
+    cell's id, replicate and parameters.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from overlapcal.experiments.store import ResultStore
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> store = ResultStore(Path(folder.name) / "demo.jsonl")
+    >>> store.append({"cell_id": "c1", "task": "demo", "params": {"k": 2}, "replicate": 0,
+    ...               "seeds": [7], "rows": [{"ece": 0.1}, {"ece": 0.2}], "seconds": 0.5})
+    >>> store.completed()
+    {'c1'}
+    >>> store.rows()
+    [{'cell_id': 'c1', 'replicate': 0, 'k': 2, 'ece': 0.1},
+     {'cell_id': 'c1', 'replicate': 0, 'k': 2, 'ece': 0.2}]
+    >>> store.write_csv(Path(folder.name) / "demo.csv").read_text().splitlines()
+    ['cell_id,replicate,k,ece', 'c1,0,2,0.1', 'c1,0,2,0.2']
+
+    A crash in the middle of a write leaves a partial last line; reopening drops it:
+
+    >>> with open(store.path, "a") as handle:
+    ...     _ = handle.write('{"cell_id": "c2", "ta')
+    >>> ResultStore(store.path).completed()
+    {'c1'}
+    >>> folder.cleanup()
+    """
 
     def __init__(self, path):
         self.path = Path(path)

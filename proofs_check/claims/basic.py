@@ -29,7 +29,30 @@ SEEDS = st.integers(0, 2**32 - 1)
 
 
 def log_uniform(lo_exp: float, hi_exp: float, *specials: float):
-    """``10**e`` for ``e`` uniform in ``[lo_exp, hi_exp]``, plus the listed special values."""
+    """``10**e`` for ``e`` uniform in ``[lo_exp, hi_exp]``, plus the listed special values.
+
+    Parameters
+    ----------
+    lo_exp, hi_exp : float
+        The range of the decimal exponent.
+    *specials : float
+        Values drawn besides (edge cases such as 0 or a paper's setting); Hypothesis
+        shrinks towards the first one.
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of float
+
+    Examples
+    --------
+    >>> from hypothesis import find, settings
+    >>> quiet = settings(database=None, derandomize=True)   # no example database, reproducible
+    >>> from proofs_check.claims.basic import log_uniform
+    >>> find(log_uniform(-3, 1), lambda v: v < 0.5, settings=quiet)   # shrinks to 10**-1
+    0.1
+    >>> find(log_uniform(-3, 1, 0.0), lambda v: True, settings=quiet)
+    0.0
+    """
     draw = st.floats(lo_exp, hi_exp).map(lambda e: float(10.0**e))
     return st.one_of(st.sampled_from(specials), draw) if specials else draw
 
@@ -40,6 +63,30 @@ def uniform_family(draw, max_classes: int = 1000, max_features: int = 1):
 
     ``spacing_gap > 0`` is added to the smallest legal spacing ``1 + (m - 1)(1 - alpha)``, so
     every draw is valid by construction; ``None`` keeps the library's default spacing.
+
+    Parameters
+    ----------
+    max_classes : int >= 2, default 1000
+        Largest ``k = group_size * n_groups`` drawn.
+    max_features : int >= 1, default 1
+        Largest input dimension drawn.
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of dict
+        Keys ``group_size``, ``n_groups``, ``overlap``, ``spacing_gap``, ``n_features``; build
+        the distribution with :func:`make_uniform`.
+
+    Examples
+    --------
+    >>> from hypothesis import find, settings
+    >>> quiet = settings(database=None, derandomize=True)   # no example database, reproducible
+    >>> from proofs_check.claims.basic import make_uniform, uniform_family
+    >>> p = find(uniform_family(max_classes=4), lambda p: p["group_size"] == 3, settings=quiet)
+    >>> p
+    {'group_size': 3, 'n_groups': 1, 'overlap': 0.0, 'spacing_gap': None, 'n_features': 1}
+    >>> make_uniform(p).n_classes
+    3
     """
     m = draw(st.integers(1, 6))
     max_groups = max(1, max_classes // m)
@@ -54,6 +101,27 @@ def uniform_family(draw, max_classes: int = 1000, max_features: int = 1):
 
 
 def make_uniform(p: dict) -> "oc.OverlappingUniform":
+    """The ``OverlappingUniform`` of a :func:`uniform_family` draw.
+
+    Parameters
+    ----------
+    p : dict
+        ``group_size`` ``m``, ``n_groups``, ``overlap`` ``alpha``, ``spacing_gap`` (None or
+        > 0) and optionally ``n_features`` (default 1).
+
+    Returns
+    -------
+    overlapcal.OverlappingUniform
+        ``k = m * n_groups`` classes, spacing ``1 + (m - 1)(1 - alpha) + spacing_gap`` (the
+        library's default when the gap is None).
+
+    Examples
+    --------
+    >>> from proofs_check.claims.basic import make_uniform
+    >>> dist = make_uniform({"group_size": 2, "n_groups": 3, "overlap": 0.5, "spacing_gap": 1.0})
+    >>> dist.n_classes, float(dist.bayes_accuracy())      # A* = 1 - alpha / 2 for pairs
+    (6, 0.75)
+    """
     m, alpha = p["group_size"], p["overlap"]
     spacing = None if p["spacing_gap"] is None else 1.0 + (m - 1) * (1.0 - alpha) + p["spacing_gap"]
     return oc.OverlappingUniform(m * p["n_groups"], alpha, group_size=m, spacing=spacing,
@@ -65,7 +133,27 @@ GAUSSIAN_LAYOUTS = ("orthogonal", "simplex", "pairs", "shifted")
 
 @st.composite
 def gaussian_family(draw, max_classes: int = 16):
-    """Parameters of a ``GaussianMixture`` layout (``shifted`` is the paper's d = 300 preset)."""
+    """Parameters of a ``GaussianMixture`` layout (``shifted`` is the paper's d = 300 preset).
+
+    Parameters
+    ----------
+    max_classes : int >= 2, default 16
+        Largest number of classes drawn (``shifted`` always has 2).
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of dict
+        Keys ``layout`` (one of ``GAUSSIAN_LAYOUTS``), ``n_classes`` and ``separation``;
+        build the distribution with :func:`make_gaussian`.
+
+    Examples
+    --------
+    >>> from hypothesis import find, settings
+    >>> quiet = settings(database=None, derandomize=True)   # no example database, reproducible
+    >>> from proofs_check.claims.basic import gaussian_family
+    >>> find(gaussian_family(), lambda p: p["layout"] == "pairs", settings=quiet)
+    {'layout': 'pairs', 'n_classes': 2, 'separation': 0.1}
+    """
     layout = draw(st.sampled_from(GAUSSIAN_LAYOUTS))
     if layout == "shifted":
         return {"layout": layout, "n_classes": 2,
@@ -79,6 +167,27 @@ def gaussian_family(draw, max_classes: int = 16):
 
 
 def make_gaussian(p: dict) -> "oc.GaussianMixture":
+    """The ``GaussianMixture`` of a :func:`gaussian_family` draw.
+
+    Parameters
+    ----------
+    p : dict
+        ``layout``, ``n_classes`` and ``separation``; for ``"shifted"`` the separation is the
+        paper's per-coordinate mean shift ``mu`` in ``d = 300``.
+
+    Returns
+    -------
+    overlapcal.GaussianMixture
+
+    Examples
+    --------
+    >>> from proofs_check.claims.basic import make_gaussian
+    >>> dist = make_gaussian({"layout": "orthogonal", "n_classes": 3, "separation": 2.0})
+    >>> dist.n_classes, dist.n_features
+    (3, 3)
+    >>> make_gaussian({"layout": "shifted", "n_classes": 2, "separation": 0.1}).n_features
+    300
+    """
     if p["layout"] == "shifted":
         return oc.GaussianMixture.shifted(shift=p["separation"])
     return getattr(oc.GaussianMixture, p["layout"])(p["n_classes"], separation=p["separation"])
@@ -89,7 +198,31 @@ FAMILIES = ("uniform", "gaussian", "noisy-uniform", "noisy-gaussian")
 
 @st.composite
 def any_family(draw, families=FAMILIES, max_classes: int = 16):
-    """A distribution with a known posterior: uniform groups, Gaussians, or noise on either."""
+    """A distribution with a known posterior: uniform groups, Gaussians, or noise on either.
+
+    Parameters
+    ----------
+    families : tuple of str, default ``FAMILIES``
+        Drawn from ``"uniform"``, ``"gaussian"``, ``"noisy-uniform"``, ``"noisy-gaussian"``.
+    max_classes : int >= 2, default 16
+        Largest number of classes drawn.
+
+    Returns
+    -------
+    hypothesis.strategies.SearchStrategy of dict
+        ``family`` with the keys of :func:`uniform_family` or :func:`gaussian_family`, plus
+        ``noise_rate``, ``noise_kind`` and ``noise_seed`` for the noisy families; build the
+        distribution with :func:`make_dist`.
+
+    Examples
+    --------
+    >>> from hypothesis import find, settings
+    >>> quiet = settings(database=None, derandomize=True)   # no example database, reproducible
+    >>> from proofs_check.claims.basic import any_family, make_dist
+    >>> p = find(any_family(), lambda p: p["family"] == "noisy-uniform", settings=quiet)
+    >>> p["noise_rate"], p["noise_kind"], type(make_dist(p)).__name__
+    (0.0, 'pair', 'LabelNoise')
+    """
     family = draw(st.sampled_from(families))
     base = draw(uniform_family(max_classes=max_classes)) if "uniform" in family else \
         draw(gaussian_family(max_classes=max_classes))
@@ -102,6 +235,27 @@ def any_family(draw, families=FAMILIES, max_classes: int = 16):
 
 
 def make_dist(p: dict):
+    """The distribution of an :func:`any_family` draw (:func:`make_uniform` or
+    :func:`make_gaussian`, wrapped in ``LabelNoise`` for the noisy families).
+
+    Parameters
+    ----------
+    p : dict
+        An :func:`any_family` draw.
+
+    Returns
+    -------
+    overlapcal.Distribution
+
+    Examples
+    --------
+    >>> from proofs_check.claims.basic import make_dist
+    >>> p = {"family": "noisy-gaussian", "layout": "simplex", "n_classes": 3, "separation": 1.0,
+    ...      "noise_rate": 0.1, "noise_kind": "symmetric", "noise_seed": 0}
+    >>> dist = make_dist(p)
+    >>> type(dist).__name__, dist.n_classes
+    ('LabelNoise', 3)
+    """
     base = make_uniform(p) if "uniform" in p["family"] else make_gaussian(p)
     if p["family"].startswith("noisy"):
         return oc.LabelNoise(base, p["noise_rate"], kind=p["noise_kind"], rng=p["noise_seed"])
@@ -109,11 +263,38 @@ def make_dist(p: dict):
 
 
 def n_classes_of(p: dict) -> int:
+    """``k`` of a family draw: ``group_size * n_groups`` (uniform) or ``n_classes``.
+
+    Examples
+    --------
+    >>> from proofs_check.claims.basic import n_classes_of
+    >>> n_classes_of({"group_size": 3, "n_groups": 4}), n_classes_of({"n_classes": 5})
+    (12, 5)
+    """
     return p["group_size"] * p["n_groups"] if "group_size" in p else p["n_classes"]
 
 
 class ConstantPredictor(Predictor):
-    """The uniform predictor ``g(x) = 1/k``: zero logits, piecewise constant with no breakpoints."""
+    """The uniform predictor ``g(x) = 1/k``: zero logits, piecewise constant with no breakpoints.
+
+    Parameters
+    ----------
+    n_classes : int
+        ``k``.
+    n_features : int, default 1
+        Input dimension ``d``.
+
+    Notes
+    -----
+    Its KL risk is ``log k - H(Y|X)`` (THEORY.md 2.2), exactly, on any distribution.
+
+    Examples
+    --------
+    >>> from proofs_check.claims.basic import ConstantPredictor
+    >>> ConstantPredictor(3).predict_proba([[0.0], [7.0]])
+    array([[0.33333333, 0.33333333, 0.33333333],
+           [0.33333333, 0.33333333, 0.33333333]])
+    """
 
     def __init__(self, n_classes: int, n_features: int = 1):
         self.n_classes_, self.n_features_in_ = n_classes, n_features
@@ -126,7 +307,19 @@ class ConstantPredictor(Predictor):
 
 
 class RowsPredictor(Predictor):
-    """A predictor with fixed logits: input ``x = [i]`` gets row ``i`` of ``logits``."""
+    """A predictor with fixed logits: input ``x = [i]`` gets row ``i`` of ``logits``.
+
+    Parameters
+    ----------
+    logits : array-like of shape (n_rows, n_classes)
+        Row ``i`` is ``h([i])``; inputs are truncated to an integer index.
+
+    Examples
+    --------
+    >>> from proofs_check.claims.basic import RowsPredictor
+    >>> RowsPredictor([[0.0, 1.0], [2.0, 0.0]]).predict([[1], [0]])
+    array([0, 1])
+    """
 
     def __init__(self, logits):
         self.rows = np.asarray(logits, dtype=float)
@@ -137,7 +330,23 @@ class RowsPredictor(Predictor):
 
 
 class PosteriorAsLogits(Predictor):
-    """Wrong on purpose: uses ``eta(x)`` itself as logits (``g = softmax(eta)``, not ``eta``)."""
+    """Wrong on purpose: uses ``eta(x)`` itself as logits (``g = softmax(eta)``, not ``eta``).
+
+    The wrong variant of the Bayes-risk claims: it has the Bayes argmax but not the Bayes
+    probabilities, so its KL risk is positive wherever ``eta`` is not uniform.
+
+    Parameters
+    ----------
+    dist : overlapcal.Distribution
+
+    Examples
+    --------
+    >>> import overlapcal as oc
+    >>> from proofs_check.claims.basic import PosteriorAsLogits
+    >>> dist = oc.OverlappingUniform(2, overlap=0.5)
+    >>> dist.posterior([[0.25]]), PosteriorAsLogits(dist).predict_proba([[0.25]])
+    (array([[1., 0.]]), array([[0.73105858, 0.26894142]]))
+    """
 
     def __init__(self, dist):
         self.dist, self.n_classes_, self.n_features_in_ = dist, dist.n_classes, dist.n_features
@@ -150,7 +359,30 @@ class PosteriorAsLogits(Predictor):
 
 
 def max_abs_end(dist) -> float:
-    """Largest |interval end| of a distribution with segments (rounding of the masses), else 1."""
+    """Largest |interval end| of a distribution with segments (rounding of the masses), else 1.
+
+    The rounding of an interval's mass ``density * (right - left)`` is a few ulps of this
+    magnitude, so exact claims scale their tolerance by it.
+
+    Parameters
+    ----------
+    dist : overlapcal.Distribution
+
+    Returns
+    -------
+    float
+        ``max(|left[0]|, |right[-1]|)`` of ``dist.segments()`` for a 1-D distribution with
+        segments, else 1.0.
+
+    Examples
+    --------
+    >>> import overlapcal as oc
+    >>> from proofs_check.claims.basic import max_abs_end
+    >>> max_abs_end(oc.OverlappingUniform(2, overlap=0.5))     # supports [0, 1] and [0.5, 1.5]
+    1.5
+    >>> max_abs_end(oc.GaussianMixture.orthogonal(3))
+    1.0
+    """
     segments = dist.segments() if dist.n_features == 1 else None
     return 1.0 if segments is None else float(max(abs(segments.left[0]), abs(segments.right[-1])))
 
@@ -660,6 +892,27 @@ def ece_noise_bound(n: int, n_bins: int, delta: float = ECE_DELTA) -> float:
     and a union bound). Then ``ECE_l1 = sum_b |S_b| / n <= sum_b sqrt(n_b) c / n <=
     sqrt(M' n) c / n`` (Cauchy-Schwarz over the ``M' = min(M, n)`` non-empty bins), and
     ``ECE_l2 = sqrt(sum_b S_b^2 / (n_b n)) <= sqrt(M' c^2 / n)``: the same bound.
+
+    Parameters
+    ----------
+    n : int >= 1
+        Sample size.
+    n_bins : int >= 1
+        ``M``.
+    delta : float in (0, 1), default ``ECE_DELTA``
+        The probability of exceeding the bound.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> from proofs_check.claims.basic import ece_noise_bound
+    >>> round(ece_noise_bound(10_000, 15), 4)     # sqrt(15 log(3e7) / 2e4)
+    0.1136
+    >>> ece_noise_bound(4 * 10_000, 15) / ece_noise_bound(10_000, 15)   # a 1 / sqrt(n) rate
+    0.5
     """
     return math.sqrt(min(n_bins, n) * math.log(2.0 * n_bins / delta) / (2.0 * n))
 
@@ -1087,6 +1340,25 @@ def dirichlet_marginal_moments(n_mix: int, alpha: float):
 
     One weight is ``Beta(alpha, (n - 1) alpha)``: ``E[w^r] = prod_{i<r} (alpha + i) /
     (n alpha + i)``; mean ``1/n``, variance ``(n - 1) / (n^2 (n alpha + 1))``.
+
+    Parameters
+    ----------
+    n_mix : int >= 2
+        ``n``, the points per mixture.
+    alpha : float > 0
+        The concentration.
+
+    Returns
+    -------
+    mean, variance, fourth_central_moment : float
+
+    Examples
+    --------
+    ``Dirichlet(1, 1)``'s first weight is uniform on [0, 1]: ``1/2``, ``1/12`` and ``1/80``.
+
+    >>> from proofs_check.claims.basic import dirichlet_marginal_moments
+    >>> [round(m, 12) for m in dirichlet_marginal_moments(2, 1.0)]
+    [0.5, 0.083333333333, 0.0125]
     """
     s = n_mix * alpha
     raw = [1.0]
