@@ -54,7 +54,8 @@ from .distributions.noise import LabelNoise
 from .distributions.uniform import OverlappingUniform
 from .predictors import Predictor
 
-__all__ = ["MixupOptimum", "EmpiricalMixupOptimum", "EmpiricalDMixupOptimum", "MixupAtoms"]
+__all__ = ["MixupOptimum", "EmpiricalMixupOptimum", "EmpiricalDMixupOptimum", "MixupAtoms",
+           "MonteCarloError"]
 
 #: The fewest Gauss-Jacobi nodes in ``lam`` for Gaussian mixtures (see MixupOptimum, Notes).
 DEFAULT_GAUSSIAN_NODES = 128
@@ -963,6 +964,77 @@ class EmpiricalMixupOptimum(Predictor):
         return out
 
 
+#: Monte Carlo d-Mixup: the affine-independence check of a drawn simplex costs O(d^3); above
+#: this dimension it is skipped (distinct points of continuous data are in general position).
+_AFFINE_CHECK_MAX_D = 16
+
+#: Monte Carlo d-Mixup: at most this many candidate tuples per requested mixture.
+_MC_MAX_DRAWS = 100
+
+
+@dataclass(frozen=True)
+class MonteCarloError:
+    """Error estimate of a Monte Carlo kernel prediction (:meth:`EmpiricalDMixupOptimum.monte_carlo_error`).
+
+    Attributes
+    ----------
+    stderr : ndarray of shape (n_samples, n_classes)
+        Delta-method standard error of every predicted probability.
+    effective_samples : ndarray of shape (n_samples,)
+        Kish's effective number of draws behind each prediction, ``(sum K)^2 / sum K^2``.
+    """
+
+    stderr: np.ndarray
+    effective_samples: np.ndarray
+
+
+def _distinct_indices(rng, n: int, r: int, m: int) -> np.ndarray:
+    """``m`` rows of ``r`` distinct indices in ``[0, n)``: uniform ``r``-subsets (Floyd).
+
+    Floyd's algorithm: for ``j = n - r, ..., n - 1`` draw ``t`` uniform in ``[0, j]`` and take
+    ``j`` instead if ``t`` is taken. The order within a row is not uniform, which does not
+    matter here (the Dirichlet weights are exchangeable). Membership is tested against the
+    previous columns (``O(m r^2)``) or, for long rows, a boolean table per block of rows.
+    """
+    out = np.empty((m, r), dtype=np.intp)
+    if r * r <= 4 * n:
+        for c, j in enumerate(range(n - r, n)):
+            t = rng.integers(0, j + 1, size=m)
+            if c:
+                t = np.where((out[:, :c] == t[:, None]).any(axis=1), j, t)
+            out[:, c] = t
+        return out
+    step = max(1, 8 * _BLOCK // n)
+    for start in range(0, m, step):
+        rows = min(step, m - start)
+        taken = np.zeros((rows, n), dtype=bool)
+        idx = np.arange(rows)
+        for c, j in enumerate(range(n - r, n)):
+            t = rng.integers(0, j + 1, size=rows)
+            t = np.where(taken[idx, t], j, t)
+            taken[idx, t] = True
+            out[start:start + rows, c] = t
+    return out
+
+
+def _distinct_rows(labels: np.ndarray) -> np.ndarray:
+    """Rows of an int array whose entries are pairwise distinct."""
+    srt = np.sort(labels, axis=1)
+    return np.all(srt[:, 1:] != srt[:, :-1], axis=1)
+
+
+def _affinely_independent(V: np.ndarray) -> np.ndarray:
+    """``(m, d+1, d)`` vertex sets: ``|det| > 1e-12 prod |x_r - x_0|`` (the exact method's rule)."""
+    ok = np.empty(V.shape[0], dtype=bool)
+    step = max(1, _BLOCK // max(1, V.shape[1] * V.shape[2]))
+    for start in range(0, V.shape[0], step):
+        block = V[start:start + step]
+        edges = np.swapaxes(block[:, 1:, :] - block[:, :1, :], 1, 2)
+        size = np.prod(np.linalg.norm(edges, axis=1), axis=1)
+        ok[start:start + step] = np.abs(np.linalg.det(edges)) > 1e-12 * size
+    return ok
+
+
 class EmpiricalDMixupOptimum(Predictor):
     """The finite-sample d-Mixup optimum: ``n_mix`` points mixed with Dirichlet weights.
 
@@ -984,14 +1056,16 @@ class EmpiricalDMixupOptimum(Predictor):
     method : {"exact", "monte-carlo"}, default="exact"
         ``"exact"``: enumerate all simplices of ``d + 1`` distinct inputs (``C(U, d+1)`` for
         ``U`` distinct inputs; meant for small ``n``, e.g. ``d <= 2``, ``n <= 30``).
-        ``"monte-carlo"``: draw ``n_samples`` mixtures at fit time and predict by Gaussian-kernel
-        (Nadaraya-Watson) regression of the mixed labels on the mixed points.
+        ``"monte-carlo"``: draw ``n_samples`` mixtures from the density part at fit time and
+        predict by Gaussian-kernel (Nadaraya-Watson) regression of the mixed labels on the
+        mixed points; :meth:`monte_carlo_error` gives its standard errors.
     n_samples : int, default=100_000
-        Mixtures drawn by ``"monte-carlo"``.
+        Mixtures kept by ``"monte-carlo"`` (fewer if degenerate tuples dominate; see
+        ``n_samples_``).
     bandwidth : float or None, default=None
         Kernel standard deviation ``h`` of ``"monte-carlo"``; None is Scott's rule
-        ``h = s n_samples^(-1/(d+4))`` with ``s`` the mean per-axis standard deviation of the
-        mixed points.
+        ``h = s S^(-1/(d+4))`` with ``S`` the mixtures kept and ``s`` the mean per-axis
+        standard deviation of the mixed points (see Notes).
     n_classes : int or None, default=None
         Number of classes; None takes ``max(y) + 1``.
     rng : None, int, SeedSequence or Generator, optional
@@ -1002,10 +1076,16 @@ class EmpiricalDMixupOptimum(Predictor):
     n_classes_, n_features_in_ : int
     n_mix_ : int
     singular_mass_ : float
-        ``"exact"``: the share of ordered ``n_mix``-tuples that are degenerate (repeated
-        indices, equal or affinely dependent inputs) and so carry no density (atoms, segments).
+        The share of ordered ``n_mix``-tuples that are degenerate (repeated indices, equal or
+        affinely dependent inputs) and so carry no density (atoms, segments). Exact for
+        ``"exact"``; for ``"monte-carlo"`` the repeated-index part is exact and the rest is
+        estimated from the candidate tuples (binomial error ``sqrt(p (1 - p) / m)`` for ``m``
+        candidates).
     bandwidth_ : float
-        ``"monte-carlo"`` only.
+        ``"monte-carlo"`` only: the kernel standard deviation used.
+    n_samples_ : int
+        ``"monte-carlo"`` only: the mixtures kept (``n_samples`` unless fewer than one in
+        ``100`` candidate tuples is non-degenerate; 0 if none is).
 
     Raises
     ------
@@ -1026,11 +1106,27 @@ class EmpiricalDMixupOptimum(Predictor):
     training input, as for :class:`EmpiricalMixupOptimum`; with ``d = 1`` and ``n_mix = 2`` the
     two classes coincide (tested to rounding).
 
-    *Monte Carlo.* ``g(z) ~ sum_s K_h(z - z_s) label_s / sum_s K_h(z - z_s)``, a kernel-smoothed
-    version of the conditional mean that converges to ``g`` as ``h -> 0`` and
-    ``n_samples h^d -> inf``; it also covers ``n_mix != d + 1`` (e.g. the paper's 3- and 5-point
-    Mixup in ``d = 300``, where the mixed point has no density and only the smoothed target is
-    defined). All index tuples are drawn, degenerate ones included.
+    *Monte Carlo.* It estimates the same density part as ``"exact"``: index tuples are drawn
+    uniformly among those of ``n_mix`` distinct indices (Floyd's algorithm), and a tuple is
+    redrawn when two of its inputs coincide or, for ``n_mix = d + 1`` and ``d <= 16``, when its
+    simplex is degenerate by the exact method's rule (above ``d = 16`` that ``O(d^3)`` check is
+    skipped: distinct inputs of continuous data are in general position). Conditional on
+    non-degeneracy the tuples are then uniform over the non-degenerate ordered tuples, which is
+    the exact method's weighting. The prediction is
+    ``g_h(z) = sum_s K_h(z - Z_s) L_s / sum_s K_h(z - Z_s)``, a kernel-smoothed conditional mean
+    that converges to ``g`` as ``h -> 0`` and ``S h^d -> inf``; it also covers
+    ``n_mix != d + 1`` (e.g. the paper's 3- and 5-point Mixup in ``d = 300``, where the mixed
+    point has no density and only the smoothed target is defined). Distances are computed
+    relative to the centre of the training inputs (no cancellation far from the origin).
+    :meth:`monte_carlo_error` returns the delta-method standard error and the effective sample
+    size ``(sum K)^2 / sum K^2`` at each query. Bandwidth: Scott's rule ``h = s S^(-1/(d+4))``,
+    the rate that balances the squared bias ``O(h^4)`` and the variance ``O(1/(S h^d))`` of a
+    kernel estimate in ``d`` dimensions, with the scale ``s`` of a Gaussian reference; it is a
+    rate, not tuned to ``g``. The bias is ``O(h^2)`` where ``g`` is smooth but ``O(h)`` within
+    ``h`` of a face of a simplex (``g`` has kinks there) and is not in the standard error;
+    halve ``h`` (four times ``S`` in 2-D) to see it. Far outside the hull the nearest mixtures
+    dominate (the weights are shifted by their maximum, so they never all underflow); if no
+    tuple is non-degenerate the prediction is the nearest training input's label frequency.
 
     Examples
     --------
@@ -1086,7 +1182,7 @@ class EmpiricalDMixupOptimum(Predictor):
         if self.method == "exact":
             self._fit_exact(loc, counts, n)
         else:
-            self._fit_monte_carlo(X, y, k)
+            self._fit_monte_carlo(X, y, k, loc)
         return self
 
     # -- exact ------------------------------------------------------------------------------
@@ -1164,22 +1260,120 @@ class EmpiricalDMixupOptimum(Predictor):
 
     # -- Monte Carlo ------------------------------------------------------------------------
 
-    def _fit_monte_carlo(self, X, y, k):
+    def _fit_monte_carlo(self, X, y, k, loc):
         rng = check_random_state(self.rng)
         n, d = X.shape
         s, r = self.n_samples, self.n_mix_
-        index = rng.integers(0, n, size=(s, r))
+        # Location of every training index (equal inputs share one), as in the exact method.
+        _, where = np.unique(X, axis=0, return_inverse=True)
+        where = where.reshape(-1)
+        check_affine = r == d + 1 and d <= _AFFINE_CHECK_MAX_D
+        kept, drawn, accepted = [], 0, 0
+        if r <= n and np.unique(where).size >= r:
+            while accepted < s and drawn < _MC_MAX_DRAWS * s:
+                m = min(max(s - accepted, 1024), s)
+                index = _distinct_indices(rng, n, r, m)
+                ok = _distinct_rows(where[index])
+                if check_affine and d > 0:
+                    ok[ok] = _affinely_independent(X[index[ok]])
+                drawn += m
+                accepted += int(ok.sum())
+                kept.append(index[ok])
+        index = (np.concatenate(kept)[:s] if kept else np.empty((0, r), dtype=np.intp))
+        s = index.shape[0]
         weights = rng.dirichlet(np.full(r, self.alpha), size=s)
-        Z = np.einsum("sr,srd->sd", weights, X[index])
+        # The kernel distance |z - Z|^2 is formed as |z|^2 - 2 z.Z + |Z|^2 (one matrix product);
+        # far from the origin it cancels (relative error eps |z|^2 / h^2), so every point is
+        # taken relative to the centre of the training inputs.
+        self._center = X.mean(axis=0)
+        Xc = X - self._center
+        Z = np.empty((s, d))
+        step = max(1, _BLOCK // max(1, r * d))
+        for start in range(0, s, step):
+            Z[start:start + step] = np.einsum("sr,srd->sd", weights[start:start + step],
+                                              Xc[index[start:start + step]])
         rows = np.repeat(np.arange(s), r)
         self._labels = sparse.csr_array((weights.ravel(), (rows, y[index].ravel())), shape=(s, k))
+        self._labels_sq = self._labels.multiply(self._labels).tocsr()
         self._Z = Z
+        self._Z_sq = np.einsum("sd,sd->s", Z, Z)
         if self.bandwidth is None:
-            spread = float(np.mean(np.std(Z, axis=0)))
-            self.bandwidth_ = (spread if spread > 0 else 1.0) * s ** (-1.0 / (d + 4))
+            spread = float(np.mean(np.std(Z, axis=0))) if s > 1 else 0.0
+            self.bandwidth_ = (spread if spread > 0 else 1.0) * max(s, 1) ** (-1.0 / (d + 4))
         else:
             self.bandwidth_ = self.bandwidth
-        self.singular_mass_ = math.nan
+        # Share of ordered n_mix-tuples left out: repeated indices (exact), repeated locations
+        # and affinely dependent simplices (estimated from the distinct-index candidates).
+        p_distinct = math.exp(gammaln(n + 1.0) - gammaln(n - r + 1.0) - r * math.log(n)) \
+            if r <= n else 0.0
+        self.singular_mass_ = float(1.0 - p_distinct * (accepted / drawn if drawn else 0.0))
+        self.n_samples_ = s
+
+    def _kernel_blocks(self, X):
+        """Yield ``(start, w, g)``: max-shifted kernel weights (rows of a block) and ``g``."""
+        step = max(1, _BLOCK // max(1, self._Z.shape[0]))
+        two_h2 = 2.0 * self.bandwidth_**2
+        for start in range(0, X.shape[0], step):
+            Zq = X[start:start + step] - self._center
+            sq = (np.einsum("nd,nd->n", Zq, Zq)[:, None] - 2.0 * Zq @ self._Z.T
+                  + self._Z_sq[None, :])
+            log_k = -np.maximum(sq, 0.0) / two_h2
+            w = np.exp(log_k - log_k.max(axis=1, keepdims=True))
+            g = np.asarray(self._labels.T @ w.T).T / w.sum(axis=1)[:, None]
+            yield start, w, g
+
+    def monte_carlo_error(self, X) -> "MonteCarloError":
+        """Standard errors of the Monte Carlo predictions and the kernel's effective sample size.
+
+        ``method="monte-carlo"`` predicts ``g(z) = sum_s K_s L_s / sum_s K_s`` over the drawn
+        mixtures ``(Z_s, L_s)``, ``K_s = exp(-|z - Z_s|^2 / (2 h^2))``: a ratio of means of
+        i.i.d. terms. Its delta-method standard error is
+
+            se_c(z) = sqrt( sum_s K_s^2 (L_sc - g_c(z))^2 ) / sum_s K_s,
+
+        and ``n_eff(z) = (sum_s K_s)^2 / sum_s K_s^2`` is the number of draws that effectively
+        inform ``z`` (Kish). The standard error is that of the estimate around the
+        kernel-smoothed target (the bias ``O(h^2)`` inside a simplex, ``O(h)`` across its faces,
+        is not included); it is meaningful where ``n_eff`` is large (say >= 30).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        MonteCarloError
+            ``stderr`` of shape (n_samples, n_classes) and ``effective_samples`` of shape
+            (n_samples,); NaN standard errors and 0 effective samples where no mixture was
+            kept (every tuple degenerate).
+
+        Raises
+        ------
+        ValueError
+            With ``method="exact"`` (nothing is sampled).
+        RuntimeError
+            Before ``fit``.
+        """
+        X = self._validate(X, "monte_carlo_error")
+        if self.method != "monte-carlo":
+            raise ValueError(
+                "EmpiricalDMixupOptimum.monte_carlo_error needs method='monte-carlo'. "
+                f"Got method={self.method!r} instead."
+            )
+        n, k = X.shape[0], self.n_classes_
+        se = np.full((n, k), np.nan)
+        n_eff = np.zeros(n)
+        if self.n_samples_ == 0:
+            return MonteCarloError(se, n_eff)
+        for start, w, g in self._kernel_blocks(X):
+            w2 = w * w
+            s1, s2 = w.sum(axis=1), w2.sum(axis=1)
+            m1 = np.asarray(self._labels.T @ w2.T).T
+            m2 = np.asarray(self._labels_sq.T @ w2.T).T
+            var = np.maximum(m2 - 2.0 * g * m1 + g * g * s2[:, None], 0.0)
+            se[start:start + w.shape[0]] = np.sqrt(var) / s1[:, None]
+            n_eff[start:start + w.shape[0]] = s1 * s1 / s2
+        return MonteCarloError(se, n_eff)
 
     # -- prediction -------------------------------------------------------------------------
 
@@ -1187,17 +1381,11 @@ class EmpiricalDMixupOptimum(Predictor):
         n, k = X.shape[0], self.n_classes_
         out = np.empty((n, k))
         if self.method == "monte-carlo":
-            step = max(1, _BLOCK // max(1, self._Z.shape[0]))
-            for start in range(0, n, step):
-                Zq = X[start:start + step]
-                sq = (np.einsum("nd,nd->n", Zq, Zq)[:, None] - 2.0 * Zq @ self._Z.T
-                      + np.einsum("sd,sd->s", self._Z, self._Z)[None, :])
-                log_k = -np.maximum(sq, 0.0) / (2.0 * self.bandwidth_**2)
-                m = log_k.max(axis=1, keepdims=True)
-                w = np.exp(log_k - m)
+            if self.n_samples_ == 0:
+                return _nearest_location_logits(X, self._loc, self._freq)
+            for start, _, g in self._kernel_blocks(X):
                 with np.errstate(divide="ignore"):
-                    out[start:start + step] = (np.log(np.asarray(self._labels.T @ w.T).T)
-                                               - np.log(w.sum(axis=1))[:, None])
+                    out[start:start + g.shape[0]] = np.log(g)
             return out
         S = self._simplices.shape[0]
         if S == 0:
