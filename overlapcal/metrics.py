@@ -1175,7 +1175,9 @@ def kl_to_posterior(probs, posterior, *, from_logits=False, reduction="mean"):
     ----------
     probs : array_like or torch.Tensor, shape (n_samples, n_classes)
         Predicted probabilities, or logits when ``from_logits=True`` (``log g`` is then
-        ``log_softmax(h)``, exact where ``g`` underflows).
+        ``log_softmax(h)``, exact where ``g`` underflows; ``-inf`` marks an impossible class,
+        as in the logits of a Bayes predictor, and NaN, ``+inf`` or a row of ``-inf`` are
+        errors).
     posterior : array_like, shape (n_samples, n_classes)
         True class probabilities ``eta(x_i)``.
     from_logits : bool, default False
@@ -1190,7 +1192,8 @@ def kl_to_posterior(probs, posterior, *, from_logits=False, reduction="mean"):
     Notes
     -----
     ``KL(eta || g) = sum_c eta_c log(eta_c / g_c)`` with ``0 log(0/g) = 0`` and ``+inf`` where
-    ``g_c = 0 < eta_c``; computed in float64 per chunk. The sample mean over ``X_i ~ pi_X`` is the
+    ``g_c = 0 < eta_c`` (so a logit of ``-inf`` contributes 0 where ``eta_c = 0`` and gives
+    ``+inf`` where ``eta_c > 0``); computed in float64 per chunk. The sample mean over ``X_i ~ pi_X`` is the
     label-free estimate of the KL risk ``R(g)`` of THEORY.md 2.1 (the population functional is
     ``overlapcal.population_kl``).
 
@@ -1207,7 +1210,7 @@ def kl_to_posterior(probs, posterior, *, from_logits=False, reduction="mean"):
     if posterior is None:
         raise param_error("posterior", caller, "an array of true class probabilities", None)
     if from_logits:
-        H = check_logits(probs, caller, name="probs")
+        H = check_logits(probs, caller, name="probs", allow_neg_inf=True)
         _, eta = _outcome(None, posterior, H, caller)
         out = np.empty(H.shape[0])
         screen_eta = _Screen(eta, caller, "posterior")

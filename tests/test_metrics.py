@@ -1438,6 +1438,24 @@ def test_nll_from_logits_accepts_minus_inf_for_impossible_classes():
     assert M.nll(logits, np.array([1, 1]), reduction="none", from_logits=True)[0] == np.inf
 
 
+def test_kl_to_posterior_from_logits_accepts_minus_inf_for_impossible_classes():
+    logits = np.array([[0.0, -np.inf, np.log(3.0)], [-np.inf, 1.0, 1.0]])
+    eta = np.array([[0.5, 0.0, 0.5], [0.0, 0.25, 0.75]])
+    # Oracle by hand: g = (1/4, 0, 3/4) and (0, 1/2, 1/2); the eta_c = 0 terms are 0
+    expected = [0.5 * np.log(0.5 / 0.25) + 0.5 * np.log(0.5 / 0.75),
+                0.25 * np.log(0.25 / 0.5) + 0.75 * np.log(0.75 / 0.5)]
+    got = M.kl_to_posterior(logits, eta, from_logits=True, reduction="none")
+    np.testing.assert_allclose(got, expected, rtol=1e-15)  # a few float64 operations
+    # the same as on the probabilities (where the zeros need no special logits)
+    probs = np.array([[0.25, 0.0, 0.75], [0.0, 0.5, 0.5]])
+    np.testing.assert_allclose(got, M.kl_to_posterior(probs, eta, reduction="none"), rtol=1e-15)
+    # a possible class (eta_c > 0) with logit -inf: the divergence is +inf, the true value
+    bad = np.array([[0.5, 0.5, 0.0], [0.0, 0.25, 0.75]])
+    kl = M.kl_to_posterior(logits, bad, from_logits=True, reduction="none")
+    assert kl[0] == np.inf and kl[1] == got[1]
+    assert M.kl_to_posterior(logits, bad, from_logits=True) == np.inf
+
+
 @pytest.mark.parametrize("bad, match", [
     (np.array([[np.nan, 0.0]]), "finite values or -inf"),
     (np.array([[np.inf, 0.0]]), "finite values or -inf"),
@@ -1446,3 +1464,5 @@ def test_nll_from_logits_accepts_minus_inf_for_impossible_classes():
 def test_nll_from_logits_rejects_nan_plus_inf_and_all_minus_inf_rows(bad, match):
     with pytest.raises(ValueError, match=match):
         M.nll(bad, np.array([0]), from_logits=True)
+    with pytest.raises(ValueError, match=match):
+        M.kl_to_posterior(bad, np.array([[0.5, 0.5]]), from_logits=True)
