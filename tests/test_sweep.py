@@ -333,10 +333,12 @@ def test_store_round_trip(tmp_path):
     assert store.path.read_text().count("\n") == 2
     rows = again.rows()
     assert len(rows) == 3
-    assert rows[0] == {"cell_id": "a", "replicate": 0, "k": 2, "kl": 0.25, "x": float("inf")}
+    seeds = {"seed": 1, "data_seed_key": 5, "method_seed_key": 6}  # the seeds of record()
+    assert rows[0] == {"cell_id": "a", "replicate": 0, **seeds, "k": 2, "kl": 0.25,
+                       "x": float("inf")}
     assert rows[1]["cell_id"] == "a" and math.isnan(rows[1]["kl"]) and rows[1]["x"] == -1
-    assert rows[2] == {"cell_id": "b", "replicate": 1, "k": 3, "m": "hard", "kl": 1e-300,
-                       "note": "é"}
+    assert rows[2] == {"cell_id": "b", "replicate": 1, **seeds, "k": 3, "m": "hard",
+                       "kl": 1e-300, "note": "é"}
 
 
 def test_store_repairs_only_a_partial_tail(tmp_path):
@@ -366,7 +368,8 @@ def test_write_csv(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.csv", "s.jsonl"]  # no .tmp left
     with open(target, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["cell_id", "replicate", "k", "kl", "extra"]  # union, first seen
+    assert list(rows[0]) == ["cell_id", "replicate", "seed", "data_seed_key", "method_seed_key",
+                             "k", "kl", "extra"]  # union, first seen
     assert [r["extra"] for r in rows] == ["", "x", ""]
     assert [float(r["kl"]) for r in rows] == [0.1, 0.2, 1 / 3]  # exact: repr round-trips
 
@@ -508,3 +511,18 @@ def test_cli_reproduce_rejects_zero_workers(capsys):
     with pytest.raises(SystemExit):
         main(["reproduce", "--workers", "0"])
     assert "must be an integer >= 1, got '0'" in capsys.readouterr().err
+
+
+def test_tidy_rows_carry_every_resolved_parameter_and_regenerate_the_seeds(tmp_path):
+    import numpy as np
+
+    from overlapcal.experiments.config import expand
+    from overlapcal.experiments.tasks import DEFAULTS
+
+    config = make_config(name="tidy", replicates=1, grid={"n_classes": [2]})
+    result = run_sweep(config, tmp_path, workers=1, progress=False)
+    row = result.rows[0]
+    assert row["margin"] == DEFAULTS["margin"] and row["n_bins"] == DEFAULTS["n_bins"]
+    cell = expand(config)[0]
+    seq = np.random.SeedSequence(row["seed"], spawn_key=(row["replicate"], row["data_seed_key"]))
+    assert np.array_equal(np.random.default_rng(seq).random(3), cell.data_rng().random(3))

@@ -36,8 +36,9 @@ class ResultStore:
 
     Notes
     -----
-    One line per finished cell: ``{"cell_id", "task", "params", "replicate", "seeds",
-    "rows", "seconds"}``, where ``rows`` is the cell's list of result rows (dicts). A sweep
+    One line per finished cell: ``{"cell_id", "task", "params", "resolved", "replicate",
+    "seeds", "rows", "seconds"}``, where ``rows`` is the cell's list of result rows (dicts) and
+    ``resolved`` the parameters with the task's defaults filled in. A sweep
     skips every cell whose id is in :meth:`completed`, so an interrupted sweep resumes where
     it stopped. :meth:`rows` is the tidy table: one row per result row, prefixed with the
     cell's id, replicate and parameters.
@@ -113,11 +114,19 @@ class ResultStore:
             os.fsync(handle.fileno())
 
     def rows(self) -> list[dict]:
-        """The tidy table: one row per result row of every cell, with the cell's parameters."""
+        """The tidy table: one row per result row of every cell, with the cell's parameters
+        (every one the task used, defaults included) and its seeds: ``seed`` (the entropy),
+        ``data_seed_key`` and ``method_seed_key``, so that
+        ``SeedSequence(seed, spawn_key=(replicate, key))`` regenerates a cell's streams."""
         table = []
         for record in self.records():
-            base = {"cell_id": record["cell_id"], "replicate": record["replicate"],
-                    **record["params"]}
+            base = {"cell_id": record["cell_id"], "replicate": record["replicate"]}
+            seeds = record.get("seeds")
+            if isinstance(seeds, dict) and {"data", "method"} <= set(seeds):
+                base.update(seed=seeds["data"][0], data_seed_key=seeds["data"][1][-1],
+                            method_seed_key=seeds["method"][1][-1])
+            params = record.get("resolved", record["params"])
+            base.update({k: v for k, v in params.items() if not isinstance(v, list)})
             for row in record["rows"]:
                 table.append({**base, **row})
         return table

@@ -57,6 +57,7 @@ def run_cell(cell: Cell) -> dict:
         "cell_id": cell.cell_id,
         "task": cell.task,
         "params": cell.params,
+        "resolved": {**TASKS[cell.task].defaults, **cell.params},  # what the cell computed
         "replicate": cell.replicate,
         "seeds": {"data": [cell.data_seed[0], list(cell.data_seed[1])],
                   "method": [cell.method_seed[0], list(cell.method_seed[1])]},
