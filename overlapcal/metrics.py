@@ -1251,9 +1251,13 @@ class BootstrapResult:
     value : float
         The metric on the original sample (not the bootstrap mean).
     low, high : float
-        The ``(1 - confidence)/2`` and ``(1 + confidence)/2`` quantiles of the replicates.
+        The ``(1 - confidence)/2`` and ``(1 + confidence)/2`` quantiles of the replicates
+        (``numpy.quantile``'s linear interpolation; next to an infinite replicate the bound is
+        that infinity, never the NaN of ``inf - inf``).
     stderr : float
-        Standard deviation of the replicates (``ddof=1``): the bootstrap standard error.
+        Standard deviation of the replicates (``ddof=1``): the bootstrap standard error;
+        ``inf`` when some replicate is infinite (e.g. the NLL of a sample with a zero
+        probability on its label).
     confidence : float
     samples : ndarray, shape (n_bootstrap,)
         The replicates.
@@ -1335,6 +1339,13 @@ def bootstrap(
         raise param_error(
             "metric", caller, "a callable metric such as overlapcal.metrics.ece", metric
         )
+    return _bootstrap(metric, probs, labels, posterior, n_bootstrap, confidence, rng, kwargs,
+                      caller)
+
+
+def _bootstrap(metric, probs, labels, posterior, n_bootstrap, confidence, rng, kwargs, caller):
+    """:func:`bootstrap` after its ``metric`` check; ``caller`` names the function in errors
+    (``bootstrap``, or the metric called with ``n_bootstrap=``)."""
     n_bootstrap = check_int(n_bootstrap, "n_bootstrap", caller, low=2)
     confidence = check_real(confidence, "confidence", caller, low=0.0, high=1.0,
                             low_inclusive=False, high_inclusive=False)
@@ -1380,11 +1391,31 @@ def bootstrap(
         value = call(slice(None))
         samples = np.array([call(rng.integers(0, n, size=n)) for _ in range(n_bootstrap)])
 
-    alpha = 0.5 * (1.0 - confidence)
-    with np.errstate(invalid="ignore"):
-        low, high = np.quantile(samples, [alpha, 1.0 - alpha])
-        stderr = float(np.std(samples, ddof=1))
+    low, high = _quantiles(samples, 0.5 * (1.0 - confidence))
+    if np.isnan(samples).any() or not np.isinf(samples).any():
+        with np.errstate(invalid="ignore"):
+            stderr = float(np.std(samples, ddof=1))
+    else:  # infinite replicates (a zero probability on an observed class): no finite spread
+        stderr = math.inf
     return BootstrapResult(float(value), float(low), float(high), stderr, confidence, samples)
+
+
+def _quantiles(samples: np.ndarray, alpha: float):
+    """The ``alpha`` and ``1 - alpha`` quantiles, numpy's linear interpolation between order
+    statistics, except that next to an infinite one the result is that infinity (or the
+    order statistic itself when the interpolation weight on the infinity is 0): numpy computes
+    ``inf - inf = NaN`` there. NaN replicates still give NaN."""
+    with np.errstate(invalid="ignore"):
+        out = np.quantile(samples, [alpha, 1.0 - alpha])
+    if np.isnan(out).any() and not np.isnan(samples).any():
+        ordered = np.sort(samples)
+        for j, q in enumerate((alpha, 1.0 - alpha)):
+            if np.isnan(out[j]):
+                position = q * (ordered.size - 1)
+                i = math.floor(position)
+                lower, upper = ordered[i], ordered[min(i + 1, ordered.size - 1)]
+                out[j] = upper if position > i and upper == math.inf else lower
+    return float(out[0]), float(out[1])
 
 
 # Short aliases (one object each: ``ece is expected_calibration_error``).

@@ -775,6 +775,31 @@ def test_bootstrap_result_and_reproducibility():
     assert cw.value == M.classwise_ece(probs, labels, n_bins=5)
 
 
+def test_bootstrap_with_infinite_replicates_gives_infinite_bounds_not_nan():
+    # one observed label with probability 0: the NLL is inf, and so is every replicate that
+    # draws that row (about 1 - (1 - 1/n)^n = 63% of them); the others are finite
+    probs, labels = make_data(200, 3, seed=94)
+    probs[0] = [0.0, 0.4, 0.6]
+    labels[0] = 0
+    res = M.bootstrap(M.nll, probs, labels, n_bootstrap=400, rng=5)
+    infinite = np.isinf(res.samples)
+    assert 0.5 < infinite.mean() < 0.75 and not np.isnan(res.samples).any()
+    assert res.value == np.inf and res.high == np.inf and res.stderr == np.inf
+    # the lower 2.5% quantile lies among the finite replicates: numpy's own interpolation
+    finite = np.sort(res.samples[~infinite])
+    position = 0.025 * (res.samples.size - 1)
+    i = int(position)
+    assert res.low == pytest.approx(finite[i] + (position - i) * (finite[i + 1] - finite[i]),
+                                    rel=1e-15)  # the same two order statistics and weight
+    assert np.isfinite(res.low) and res.low <= res.high
+    # an upper quantile that falls exactly on an infinite order statistic, or between two
+    assert M._quantiles(np.array([1.0, 2.0, np.inf]), 0.25) == (1.5, np.inf)
+    assert M._quantiles(np.array([1.0, np.inf, np.inf, np.inf, np.inf]), 0.0) == (1.0, np.inf)
+    # all replicates finite: exactly np.quantile, as before
+    ok = np.array([0.3, 0.1, 0.7, 0.2])
+    assert M._quantiles(ok, 0.1) == tuple(np.quantile(ok, [0.1, 0.9]))
+
+
 def test_bootstrap_interval_covers_the_truth_at_roughly_the_nominal_rate():
     # X uniform on 6 points with known eta and predictions g: the population NLL
     # sum_x pi(x) sum_c eta_c(x) (-log g_c(x)) is exact. Over R = 200 data sets of n = 400 the 90%
