@@ -48,6 +48,12 @@ _PROFILES = ("gaussian", "linear")
 #: ``exp(-_T_MAX**2)`` is 0 in float64 anyway.
 _T_MAX = 64.0
 
+#: The soft margin is floored at ``B * MARGIN_FLOOR`` (see SoftInterpolator, Notes): positive,
+#: so the argmax of the logits is the 1-NN label everywhere, and large enough that softmax
+#: still tells the top class apart (``exp(-B 1e-12) < 1`` in float64 for ``B >= 1e-3``); the
+#: logits move by at most ``1e-12 B`` where ``B phi`` would be smaller.
+MARGIN_FLOOR = 1e-12
+
 
 class _NearestNeighbourInterpolator(Predictor):
     """Shared fitting and nearest-neighbour queries (see the module docstring for the tie rule)."""
@@ -180,6 +186,22 @@ class _NearestNeighbourInterpolator(Predictor):
             kk = min(2 * kk, n_points)
         return out_r, out_j
 
+    def predict(self, X) -> np.ndarray:
+        """The 1-nearest-neighbour label ``yhat(x)`` (the tie rule of the module docstring).
+
+        The classifier of an interpolator is the 1-NN classifier, wherever ``x`` is: it does not
+        go through the logits, so it holds even where their spread is below rounding.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), int
+        """
+        return self._nearest(self._validate(X, "predict"))[1]
+
     def kneighbors(self, X, n_neighbors=1):
         """Distances to and training indices of the nearest distinct training locations.
 
@@ -311,7 +333,8 @@ class HardInterpolator(_NearestNeighbourInterpolator):
 class SoftInterpolator(_NearestNeighbourInterpolator):
     """A regular interpolator: the margin decays with the distance to the training set.
 
-    ``h(x) = B(x) [ (1 - w) e_{yhat(x)} + w v(x) ]`` with ``B(x) = B phi(r(x) / gamma)``, where
+    ``h(x) = B(x) [ (1 - w) e_{yhat(x)} + w v(x) ]`` with
+    ``B(x) = B max(phi(r(x) / gamma), MARGIN_FLOOR)`` (``MARGIN_FLOOR = 1e-12``), where
     ``yhat`` is the 1-nearest-neighbour label, ``r(x)`` the distance to the nearest training
     point, and ``v(x)`` the label frequencies among the ``K = n_neighbors`` nearest distinct
     training locations. With the default ``K = 1``, ``v = e_yhat`` and ``h = B(x) e_{yhat(x)}``.
@@ -353,12 +376,19 @@ class SoftInterpolator(_NearestNeighbourInterpolator):
     cell and jump across cell boundaries where the label (or, for ``K > 1``, the vote) changes.
 
     Why the Gaussian default: it is smooth (a function of ``r^2``, so no kink at the training
-    points) and positive, so the argmax is the 1-NN label at every point closer than about
-    ``27 gamma`` to the data (beyond, ``B(x)`` underflows to 0). The linear profile has compact
-    support: beyond ``gamma`` from the data the logits are all 0, the prediction is uniform and
-    the argmax is class 0 by the smallest-index convention of :meth:`predict`.
+    points). The linear profile has compact support: ``phi = 0`` beyond ``gamma`` from the data.
 
-    Since ``w < 1/2`` the largest logit is always the one of ``yhat`` when ``B(x) > 0``:
+    The floor. Where ``B phi(r/gamma)`` falls below ``1e-12 B`` (beyond ``gamma`` for the
+    linear profile, beyond ``5.3 gamma`` for the Gaussian, whose ``phi`` underflows to 0 at
+    ``27 gamma``) the margin is ``1e-12 B`` instead, so the logits are never all equal: without
+    the floor they were all 0 there and the argmax was class 0, not the 1-NN label. The floor
+    changes the logits by at most ``1e-12 B`` and the probabilities by ``~1e-12 B`` (uniform to
+    that accuracy far from the data); :meth:`margin_at` includes it. :meth:`predict` is the
+    1-NN label itself (as for :class:`HardInterpolator`), and the argmax of :meth:`logits` and
+    of :meth:`predict_proba` equals it everywhere (for the probabilities when
+    ``1e-12 B (1 - 2w)`` exceeds float64's resolution near 1, ~1e-16, e.g. ``B >= 1e-3``).
+
+    Since ``w < 1/2`` the largest logit is always the one of ``yhat`` (``B(x) > 0``):
     ``(1 - w) + w v_yhat > w >= w v_c``. With ``K = 1`` the non-argmax logits are all 0, the
     form ``B(x) e_yhat + c(x) 1`` of Proposition 1b: at every temperature and for every profile
     the runner-up part of the KL risk is ``E[(1 - eta_yhat)(log(k - 1) - H(eta~))]`` exactly, the
@@ -405,7 +435,7 @@ class SoftInterpolator(_NearestNeighbourInterpolator):
             )
 
     def margin_at(self, X) -> np.ndarray:
-        """The margin ``B(x) = B phi(r(x) / gamma)``; shape (n_samples,).
+        """The margin ``B(x) = B max(phi(r(x) / gamma), MARGIN_FLOOR)``; shape (n_samples,).
 
         Raises
         ------
@@ -421,8 +451,10 @@ class SoftInterpolator(_NearestNeighbourInterpolator):
         with np.errstate(over="ignore"):
             t = r / self.radius
         if self.profile == "gaussian":
-            return self.margin * np.exp(-np.square(np.minimum(t, _T_MAX)))
-        return self.margin * np.maximum(0.0, 1.0 - t)
+            phi = np.exp(-np.square(np.minimum(t, _T_MAX)))
+        else:
+            phi = 1.0 - t
+        return self.margin * np.maximum(phi, MARGIN_FLOOR)
 
     def _logits(self, X):
         r, yhat = self._nearest(X)
@@ -448,8 +480,8 @@ class SoftInterpolator(_NearestNeighbourInterpolator):
             The midpoints of consecutive training locations (the nearest point changes there;
             the label may jump), for ``n_neighbors = K > 1`` the midpoints of ``u_i`` and
             ``u_{i+K}`` (the ``K`` nearest form a sliding window in 1-D), and for the linear
-            profile the kinks of ``max(0, 1 - |x - u_j| / gamma)`` at ``u_j`` and
-            ``u_j -/+ gamma``.
+            profile the kinks of ``max(1e-12, 1 - |x - u_j| / gamma)`` at ``u_j`` and (to
+            within ``1e-12 gamma``) ``u_j -/+ gamma``.
 
         Raises
         ------

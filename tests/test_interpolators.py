@@ -490,16 +490,15 @@ def test_soft_margin_profile_and_argmax(profile, d):
     X = rng.uniform(-0.3, 1.3, (3000, d))
     r, _, labels = brute_nearest(X_train, y_train, X)
     t = r / gamma
-    phi = np.exp(-t**2) if profile == "gaussian" else np.maximum(0, 1 - t)
+    phi = np.exp(-t**2) if profile == "gaussian" else 1 - t
+    phi = np.maximum(phi, oc.interpolators.MARGIN_FLOOR)  # the documented floor, 1e-12
     # brute and tree distances differ by ulps: relative 1e-12 on the margin
     np.testing.assert_allclose(soft.margin_at(X), B * phi, rtol=1e-12, atol=1e-300)
     logits = soft.logits(X)
     expected = np.zeros_like(logits)
     expected[np.arange(X.shape[0]), labels] = B * phi
     np.testing.assert_allclose(logits, expected, rtol=1e-12, atol=1e-300)
-    positive = B * phi > 0
-    np.testing.assert_array_equal(soft.predict(X)[positive], labels[positive])
-    np.testing.assert_array_equal(soft.predict(X)[~positive], 0)  # all-zero logits: class 0
+    np.testing.assert_array_equal(soft.predict(X), labels)  # the 1-NN label, everywhere
     # Confident near the data: B(x) >= B/e within gamma (Gaussian), >= B/2 within gamma/2
     # (linear) of a training point.
     reach, floor = (gamma, B / math.e) if profile == "gaussian" else (gamma / 2, B / 2)
@@ -509,6 +508,37 @@ def test_soft_margin_profile_and_argmax(profile, d):
     assert np.all(soft.margin_at(near) >= floor * (1 - 1e-12))
     assert soft.breakpoints() is None
     assert (soft.smooth_breakpoints() is None) == (d > 1)
+
+
+@pytest.mark.parametrize("profile", ["gaussian", "linear"])
+@pytest.mark.parametrize("n_neighbors", [1, 3])
+@pytest.mark.parametrize("d", [1, 2])
+def test_soft_argmax_is_the_nearest_neighbour_label_off_the_support(profile, n_neighbors, d):
+    # Clusters 10 apart with gamma = 0.05: the gaps are far beyond gamma (where the linear
+    # profile is 0) and beyond 27 gamma (where exp(-t^2) underflows). Labels avoid class 0 in
+    # the clusters' cells, so an argmax of all-equal logits (class 0) would show.
+    rng = np.random.default_rng(d)
+    centres = np.array([0.0, 10.0, 20.0])
+    X_train = (centres[:, None, None] + rng.uniform(0, 1, (3, 6, d))).reshape(-1, d)
+    y_train = np.repeat([2, 1, 3], 6)
+    y_train[[1, 8]] = [1, 3]
+    soft = oc.SoftInterpolator(margin=8.0, radius=0.05, profile=profile,
+                               n_neighbors=n_neighbors).fit(X_train, y_train, n_classes=4)
+    hard = oc.HardInterpolator().fit(X_train, y_train, n_classes=4)
+    grid = np.linspace(-15.0, 35.0, 4001)
+    X = np.column_stack([grid] + [np.full_like(grid, 0.5)] * (d - 1))
+    gaps = soft.kneighbors(X)[0][:, 0] > 27 * soft.radius
+    assert gaps.sum() > 1000  # many points off the support
+    expected = hard.predict(X)
+    np.testing.assert_array_equal(expected, brute_nearest(X_train, y_train, X)[2])
+    np.testing.assert_array_equal(soft.predict(X), expected)
+    np.testing.assert_array_equal(np.argmax(soft.logits(X), axis=1), expected)
+    np.testing.assert_array_equal(np.argmax(soft.predict_proba(X), axis=1), expected)
+    np.testing.assert_array_equal(np.argmax(soft.log_proba(X), axis=1), expected)
+    # Far from the data the prediction is uniform to the floor's accuracy (1e-12 B).
+    np.testing.assert_allclose(soft.predict_proba(X[gaps]), 0.25, atol=1e-10)
+    # Temperature scaling keeps the classifier (TemperatureScaled.predict delegates).
+    np.testing.assert_array_equal(oc.TemperatureScaled(soft, 50.0).predict(X), expected)
 
 
 @pytest.mark.parametrize("profile", ["gaussian", "linear"])
