@@ -80,7 +80,9 @@ DEFAULT_DEPTH = 2
 
 
 class InterpolationWarning(UserWarning):
-    """``train(..., until_interpolation=True)`` stopped at ``max_epochs`` below accuracy 1.
+    """An ERM network that does not interpolate: ``train(..., until_interpolation=True)``
+    stopped at ``max_epochs`` below training accuracy 1, or ``method="erm"`` ended its
+    ``epochs`` below it.
 
     The network returned is then not an interpolator, so it is not the "regular
     interpolator" of THEORY.md 4.3; the warning says which arguments to raise.
@@ -203,7 +205,8 @@ class TrainingConfig:
     ``architecture`` is ``"mlp"`` for the default network, else the class name of the user's
     module (then ``width`` and ``depth`` are None). ``n_mix`` is 1 for ERM (no mixing).
     ``seed`` is the integer drawn from ``rng`` that seeded this run's two random streams (the
-    weight initialisation and the numpy Generator of shuffling and mixing).
+    weight initialisation and the numpy Generator of shuffling and mixing);
+    ``train(..., seed=config.seed)`` repeats the run.
 
     Attributes
     ----------
@@ -728,7 +731,7 @@ def train(X, y, method: str = "erm", *, n_classes: int | None = None, module=Non
           lr_schedule: str = "constant", weight_decay: float = 0.0,
           until_interpolation: bool = False, max_epochs: int | None = None, eval_every: int = 1,
           standardize: bool = True,
-          callback=None, device="cpu", dtype: str = "float32", rng=None,
+          callback=None, device="cpu", dtype: str = "float32", rng=None, seed: int | None = None,
           progress: bool = False) -> TrainedNetwork:
     """Train a network with ERM, Mixup or d-Mixup and return it as a predictor.
 
@@ -805,6 +808,9 @@ def train(X, y, method: str = "erm", *, n_classes: int | None = None, module=Non
     rng : None, int or numpy Generator
         Seeds everything: one integer drawn from it seeds a torch.Generator for the
         initialisation and a numpy Generator for shuffling and mixing.
+    seed : int in [0, 2**63), optional
+        That integer itself, e.g. the ``config.seed`` of an earlier run, to repeat it exactly;
+        overrides ``rng``.
     progress : bool, default False
         Show a tqdm progress bar over epochs (needs tqdm, in the ``torch`` extra).
 
@@ -932,7 +938,10 @@ def train(X, y, method: str = "erm", *, n_classes: int | None = None, module=Non
     rng = check_random_state(rng)
     bar_factory = _tqdm() if progress else None
 
-    seed = int(rng.integers(2**63))
+    if seed is None:
+        seed = int(rng.integers(2**63))
+    else:
+        seed = check_int(seed, "seed", caller, low=0, high=2**63 - 1)
     init_seed, stream_seed = np.random.SeedSequence(seed).generate_state(2, dtype=np.uint64)
     generator = np.random.default_rng(int(stream_seed))
     torch_dtype = DTYPES[dtype]
@@ -969,6 +978,14 @@ def train(X, y, method: str = "erm", *, n_classes: int | None = None, module=Non
             f"train(until_interpolation=True) stopped at max_epochs={max_epochs} with training "
             f"accuracy {final_accuracy:.4f} < 1: the network does not interpolate. Raise "
             "'max_epochs', 'lr', 'width' or 'depth'.",
+            InterpolationWarning,
+            stacklevel=2,
+        )
+    elif method == "erm" and final_accuracy < 1.0:
+        warnings.warn(
+            f"train(method='erm') ended after {epochs} epochs with training accuracy "
+            f"{final_accuracy:.4f} < 1: the network is not an ERM interpolator (THEORY.md 4.3). "
+            "Pass until_interpolation=True, or raise 'epochs', 'lr', 'width' or 'depth'.",
             InterpolationWarning,
             stacklevel=2,
         )
@@ -1019,7 +1036,12 @@ def _fit(net, X_t, y_t, T_t, transform, generator, config, callback, bar_factory
                 bar.update(1)
                 bar.set_postfix(loss=f"{record.loss:.4f}", acc=f"{accuracy:.4f}")
             result = callback(record, net) if callback is not None else None
-            stop = isinstance(result, (bool, np.bool_)) and bool(result)
+            if result is not None and not isinstance(result, (bool, np.bool_)):
+                raise TypeError(
+                    "The 'callback' of train must return True (stop), False or None. "
+                    f"Got {type(result).__name__} {result!r} instead."
+                )
+            stop = bool(result)
             if stop and np.isnan(accuracy):
                 nll, accuracy = _evaluate(net, X_t, y_t)
                 record = EpochRecord(epoch, record.loss, nll, accuracy, record.seconds)

@@ -1,5 +1,6 @@
 """Tests of overlapcal.nets: one training loop for ERM, Mixup and d-Mixup (THEORY.md 4.3, 5)."""
 
+import warnings
 import pickle
 import sys
 
@@ -548,3 +549,32 @@ def test_transform_and_draw_errors():
 
 def test_lazy_submodule():
     assert oc.nets is nets
+
+
+def test_erm_that_does_not_interpolate_warns_even_without_until_interpolation():
+    X = np.zeros((6, 1))  # equal inputs with different labels: no classifier interpolates
+    y = np.array([0, 1, 0, 1, 0, 1])
+    with pytest.warns(nets.InterpolationWarning, match=r"method='erm'\) ended after 2 epochs "
+                                                      r"with training accuracy 0.5000 < 1"):
+        net = nets.train(X, y, epochs=2, width=4, rng=0)
+    assert net.train_accuracy_ == 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", nets.InterpolationWarning)  # Mixup need not interpolate
+        nets.train(X, y, "mixup", epochs=2, width=4, rng=0)
+
+
+def test_recorded_seed_repeats_the_run():
+    X, y = overlapping_data(n=40)
+    first = nets.train(X, y, "mixup", epochs=2, width=8, rng=123)
+    again = nets.train(X, y, "mixup", epochs=2, width=8, seed=first.config.seed)
+    np.testing.assert_array_equal(again.logits(X), first.logits(X))
+    assert again.config == first.config
+    with pytest.raises(ValueError, match=r"'seed' parameter of train"):
+        nets.train(X, y, epochs=1, width=4, seed=-1)
+
+
+def test_callback_must_return_a_bool_or_none():
+    X, y = overlapping_data(n=20)
+    with pytest.raises(TypeError, match=r"'callback' of train must return True \(stop\), False "
+                                        r"or None. Got int 1"):
+        nets.train(X, y, "mixup", epochs=3, width=4, rng=0, callback=lambda record, module: 1)

@@ -169,10 +169,12 @@ def build_predictor(p: dict, dist, X, y, rng):
         extra = {"alpha": p["mix_alpha"]} if kind != "erm" else {}
         if kind == "dmixup":
             extra["n_mix"] = p["n_mix"]
-        net = oc.nets.train(X, y, kind, n_classes=k, width=p["width"], depth=p["depth"],
-                            epochs=p["epochs"], batch_size=p["batch_size"], lr=p["lr"],
-                            lr_schedule=p["lr_schedule"],
-                            until_interpolation=p["until_interpolation"], rng=rng, **extra)
+        with warnings.catch_warnings():  # not interpolating is recorded: train_accuracy
+            warnings.simplefilter("ignore", oc.nets.InterpolationWarning)
+            net = oc.nets.train(X, y, kind, n_classes=k, width=p["width"], depth=p["depth"],
+                                epochs=p["epochs"], batch_size=p["batch_size"], lr=p["lr"],
+                                lr_schedule=p["lr_schedule"],
+                                until_interpolation=p["until_interpolation"], rng=rng, **extra)
         info["train_accuracy"] = float(net.train_accuracy_)
         info["epochs_run"] = len(net.history)
         return net, info
