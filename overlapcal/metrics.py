@@ -38,10 +38,12 @@ Conventions shared by the top-label metrics:
   uncertainty-calibration's ``get_equal_bins`` (which takes the midpoint in the input dtype).
 - Empty bins are skipped everywhere (weight zero, not counted by ``ace`` or ``mce``).
 
-Metrics always return a float (or, with ``reduction="none"``, the per-sample values).
-Confidence intervals come from one separate function, :func:`bootstrap`, which for the top-label
-metrics resamples as counts (``numpy.bincount`` of resampled indices) and re-evaluates the
-binned sums with those weights, so ``probs`` is read once whatever ``n_bootstrap`` is.
+Metrics return a float (or, with ``reduction="none"``, the per-sample values). Confidence
+intervals come on request: ``n_bootstrap=`` (with ``confidence=`` and ``rng=``) makes a metric
+return the :class:`BootstrapResult` of :func:`bootstrap` for the same arguments, through the same
+code. For the top-label metrics :func:`bootstrap` resamples as counts (``numpy.bincount`` of
+resampled indices) and re-evaluates the binned sums with those weights, so ``probs`` is read
+once whatever ``n_bootstrap`` is.
 
 Inputs are probabilities. :func:`nll` and :func:`kl_to_posterior`, whose values depend on the
 smallest probabilities, also take logits with ``from_logits=True`` (exact where the softmax
@@ -604,8 +606,9 @@ def _smooth_evaluator(bandwidth=None):
 
 
 def expected_calibration_error(
-    probs, labels=None, n_bins=15, binning="uniform", norm="l1", *, posterior=None
-) -> float:
+    probs, labels=None, n_bins=15, binning="uniform", norm="l1", *, posterior=None,
+    n_bootstrap=None, confidence=0.95, rng=None,
+):
     """Top-label expected calibration error (Guo et al. 2017), alias ``ece``.
 
     Parameters
@@ -623,19 +626,30 @@ def expected_calibration_error(
     posterior : array_like, shape (n_samples, n_classes), optional, keyword-only
         True class probabilities ``eta(x_i)``; replaces ``1{y_i = argmax}`` by
         ``eta(x_i)_{argmax}`` (ground-truth calibration, THEORY.md 2.4).
+    n_bootstrap : int, optional, keyword-only
+        Number of bootstrap resamples (>= 2) for a confidence interval. When given, the result
+        is the :class:`BootstrapResult` of :func:`bootstrap` called with this metric and the
+        same arguments (the same numbers for the same ``rng``); by default a float.
+    confidence : float, default 0.95, keyword-only
+        Level of the percentile interval, in (0, 1); used only with ``n_bootstrap``.
+    rng : None, int or numpy Generator, keyword-only
+        Seeds the resampling; used only with ``n_bootstrap``.
 
     Returns
     -------
-    float
-        The calibration error, in ``[0, 1]``.
+    float or BootstrapResult
+        The calibration error, in ``[0, 1]`` (with ``n_bootstrap``: that value, its
+        percentile interval and bootstrap standard error).
 
     Raises
     ------
     ValueError
         On invalid ``probs`` / ``labels`` / ``posterior`` (non-finite, negative or
         unnormalised rows, wrong shape, labels out of range or not integer, length mismatch,
-        empty input, both or neither outcome given), ``n_bins < 1`` or an unknown ``binning`` /
-        ``norm``.
+        empty input, both or neither outcome given), ``n_bins < 1``, an unknown ``binning`` /
+        ``norm``, ``n_bootstrap < 2`` or ``confidence`` outside (0, 1).
+    TypeError
+        On an invalid ``rng`` (with ``n_bootstrap``).
 
     Notes
     -----
@@ -664,18 +678,29 @@ def expected_calibration_error(
     0.0315
     >>> metrics.ece(probs, posterior=probs)                       # no label noise: exactly 0
     0.0
+    >>> res = metrics.ece(probs, labels, n_bootstrap=100, rng=1)  # with a 95% interval
+    >>> res == metrics.bootstrap(metrics.ece, probs, labels, n_bootstrap=100, rng=1)
+    True
+    >>> bool(res.low <= res.value <= res.high)
+    True
     """
+    if n_bootstrap is not None:
+        return _bootstrap(expected_calibration_error, probs, labels, posterior, n_bootstrap,
+                          confidence, rng, dict(n_bins=n_bins, binning=binning, norm=norm),
+                          "expected_calibration_error")
     evaluate = _ece_evaluator(n_bins, binning, norm)
     return evaluate(_top_label(probs, labels, posterior, "expected_calibration_error"), None)
 
 
 def maximum_calibration_error(
-    probs, labels=None, n_bins=15, binning="uniform", *, posterior=None
-) -> float:
+    probs, labels=None, n_bins=15, binning="uniform", *, posterior=None,
+    n_bootstrap=None, confidence=0.95, rng=None,
+):
     """Maximum calibration error ``max_b |acc(B_b) - conf(B_b)|`` over non-empty bins (``mce``).
 
-    Same as ``ece(..., norm="max")``; see :func:`expected_calibration_error` for the parameters,
-    conventions and errors. Matches netcal's ``MCE`` and torchmetrics' ``norm="max"`` (which also
+    Same as ``ece(..., norm="max")``; see :func:`expected_calibration_error` for the parameters
+    (``n_bootstrap``, ``confidence`` and ``rng`` included: a :class:`BootstrapResult` instead of a
+    float), conventions and errors. Matches netcal's ``MCE`` and torchmetrics' ``norm="max"`` (which also
     takes the maximum over non-empty bins; empty bins contribute 0) up to bin-edge conventions.
 
     Examples
@@ -686,16 +711,22 @@ def maximum_calibration_error(
     >>> round(metrics.mce(probs, np.array([0, 1, 0]), n_bins=5), 6)   # 0.8 predicted, wrong
     0.8
     """
+    if n_bootstrap is not None:
+        return _bootstrap(maximum_calibration_error, probs, labels, posterior, n_bootstrap,
+                          confidence, rng, dict(n_bins=n_bins, binning=binning),
+                          "maximum_calibration_error")
     evaluate = _mce_evaluator(n_bins, binning)
     return evaluate(_top_label(probs, labels, posterior, "maximum_calibration_error"), None)
 
 
 def average_calibration_error(
-    probs, labels=None, n_bins=15, binning="uniform", *, posterior=None
-) -> float:
+    probs, labels=None, n_bins=15, binning="uniform", *, posterior=None,
+    n_bootstrap=None, confidence=0.95, rng=None,
+):
     """netcal's ACE: unweighted mean of ``|acc(B_b) - conf(B_b)|`` over non-empty bins (``ace``).
 
-    Parameters are those of :func:`expected_calibration_error` (without ``norm``).
+    Parameters are those of :func:`expected_calibration_error` (without ``norm``); with
+    ``n_bootstrap`` the result is a :class:`BootstrapResult` instead of a float.
 
     Notes
     -----
@@ -715,16 +746,22 @@ def average_calibration_error(
     >>> round(metrics.ace(probs, labels, n_bins=5), 6)          # (0.6 + 0.275 + 0.1) / 3
     0.325
     """
+    if n_bootstrap is not None:
+        return _bootstrap(average_calibration_error, probs, labels, posterior, n_bootstrap,
+                          confidence, rng, dict(n_bins=n_bins, binning=binning),
+                          "average_calibration_error")
     evaluate = _ace_evaluator(n_bins, binning)
     return evaluate(_top_label(probs, labels, posterior, "average_calibration_error"), None)
 
 
-def adaptive_ece(probs, labels=None, n_bins=15, norm="l1", *, posterior=None) -> float:
+def adaptive_ece(probs, labels=None, n_bins=15, norm="l1", *, posterior=None,
+                 n_bootstrap=None, confidence=0.95, rng=None):
     """Top-label ECE with equal-mass bins (Nixon et al. 2019's adaptive binning).
 
     Same as ``ece(..., binning="quantile")``; see :func:`expected_calibration_error` for the
-    parameters and errors and the module docstring for how runs, ties and duplicate edges are
-    handled.
+    parameters (``n_bootstrap``, ``confidence`` and ``rng`` included: a :class:`BootstrapResult`
+    instead of a float; the equal-mass edges are recomputed on every resample) and errors, and
+    the module docstring for how runs, ties and duplicate edges are handled.
 
     Notes
     -----
@@ -744,13 +781,17 @@ def adaptive_ece(probs, labels=None, n_bins=15, norm="l1", *, posterior=None) ->
     >>> round(metrics.adaptive_ece(probs, labels, n_bins=2), 6)
     0.15
     """
+    if n_bootstrap is not None:
+        return _bootstrap(adaptive_ece, probs, labels, posterior, n_bootstrap, confidence, rng,
+                          dict(n_bins=n_bins, norm=norm), "adaptive_ece")
     evaluate = _adaptive_evaluator(n_bins, norm)
     return evaluate(_top_label(probs, labels, posterior, "adaptive_ece"), None)
 
 
 def debiased_l2_ce(
-    probs, labels=None, n_bins=15, binning="quantile", *, squared=False, posterior=None
-) -> float:
+    probs, labels=None, n_bins=15, binning="quantile", *, squared=False, posterior=None,
+    n_bootstrap=None, confidence=0.95, rng=None,
+):
     """Debiased top-label l2 calibration error (Kumar, Liang and Ma 2019).
 
     Parameters
@@ -763,10 +804,13 @@ def debiased_l2_ce(
     squared : bool, default False
         Return the debiased estimate of the *squared* error, unclipped (it can be negative; it
         is the unbiased one). By default the square root of its positive part is returned.
+    n_bootstrap, confidence, rng : keyword-only
+        As in :func:`expected_calibration_error`: with ``n_bootstrap`` a
+        :class:`BootstrapResult` instead of a float.
 
     Returns
     -------
-    float
+    float or BootstrapResult
 
     Notes
     -----
@@ -805,11 +849,16 @@ def debiased_l2_ce(
     >>> round(metrics.debiased_l2_ce(probs, labels, binning="uniform"), 4)   # its square root
     0.0033
     """
+    if n_bootstrap is not None:
+        return _bootstrap(debiased_l2_ce, probs, labels, posterior, n_bootstrap, confidence, rng,
+                          dict(n_bins=n_bins, binning=binning, squared=squared),
+                          "debiased_l2_ce")
     evaluate = _debiased_evaluator(n_bins, binning, squared)
     return evaluate(_top_label(probs, labels, posterior, "debiased_l2_ce"), None)
 
 
-def smooth_ece(probs, labels=None, bandwidth=None, *, posterior=None) -> float:
+def smooth_ece(probs, labels=None, bandwidth=None, *, posterior=None,
+               n_bootstrap=None, confidence=0.95, rng=None):
     """Top-label smooth ECE (Blasiok and Nakkiran 2024), with the fixed-point bandwidth by default.
 
     Parameters
@@ -819,10 +868,14 @@ def smooth_ece(probs, labels=None, bandwidth=None, *, posterior=None) -> float:
     bandwidth : float, optional
         Kernel width ``sigma >= 1e-4``. ``None`` (default) uses the fixed point ``sigma*`` with
         ``smECE_sigma* = sigma*``; the returned value then *is* that bandwidth (to 1e-7).
+    n_bootstrap, confidence, rng : keyword-only
+        As in :func:`expected_calibration_error`: with ``n_bootstrap`` a
+        :class:`BootstrapResult` instead of a float (the fixed-point bandwidth is recomputed on
+        every resample).
 
     Returns
     -------
-    float
+    float or BootstrapResult
 
     Notes
     -----
@@ -865,6 +918,9 @@ def smooth_ece(probs, labels=None, bandwidth=None, *, posterior=None) -> float:
     >>> round(metrics.smooth_ece(probs, labels), 4)
     0.1773
     """
+    if n_bootstrap is not None:
+        return _bootstrap(smooth_ece, probs, labels, posterior, n_bootstrap, confidence, rng,
+                          dict(bandwidth=bandwidth), "smooth_ece")
     evaluate = _smooth_evaluator(bandwidth)
     return evaluate(_top_label(probs, labels, posterior, "smooth_ece"), None)
 
@@ -875,8 +931,9 @@ def smooth_ece(probs, labels=None, bandwidth=None, *, posterior=None) -> float:
 
 
 def classwise_ece(
-    probs, labels=None, n_bins=15, binning="uniform", norm="l1", *, posterior=None
-) -> float:
+    probs, labels=None, n_bins=15, binning="uniform", norm="l1", *, posterior=None,
+    n_bootstrap=None, confidence=0.95, rng=None,
+):
     """Class-wise (marginal) calibration error averaged over classes.
 
     Parameters
@@ -888,10 +945,14 @@ def classwise_ece(
     binning : {"uniform", "quantile"}, default "uniform"
         Per class: equal-width bins of ``probs[:, c]`` or equal-mass bins of that column.
     norm : {"l1", "l2"}, default "l1"
+    n_bootstrap, confidence, rng : keyword-only
+        As in :func:`expected_calibration_error`: with ``n_bootstrap`` a
+        :class:`BootstrapResult` instead of a float (each resample re-runs this function on a
+        resampled copy).
 
     Returns
     -------
-    float
+    float or BootstrapResult
 
     Notes
     -----
@@ -919,6 +980,9 @@ def classwise_ece(
     0.266667
     """
     caller = "classwise_ece"
+    if n_bootstrap is not None:
+        return _bootstrap(classwise_ece, probs, labels, posterior, n_bootstrap, confidence, rng,
+                          dict(n_bins=n_bins, binning=binning, norm=norm), caller)
     n_bins, binning = _check_bins(n_bins, binning, caller)
     norm = check_option(norm, "norm", caller, ("l1", "l2"))
     P = _prob_array(probs, caller, "probs")
@@ -1014,6 +1078,12 @@ def _reduce(values: np.ndarray, reduction: str):
     return float(values.mean()) if reduction == "mean" else values
 
 
+def _check_mean(reduction: str, caller: str) -> None:
+    if reduction != "mean":
+        raise param_error("reduction", caller, "'mean' when n_bootstrap is given (the interval "
+                          "is for the mean)", reduction)
+
+
 def _logit_chunks(H):
     """Chunks of finite logits in float64 with their row-wise logsumexp."""
     n, k = H.shape
@@ -1027,7 +1097,8 @@ def _logit_chunks(H):
 
 
 def negative_log_likelihood(
-    probs, labels=None, *, posterior=None, from_logits=False, reduction="mean"
+    probs, labels=None, *, posterior=None, from_logits=False, reduction="mean",
+    n_bootstrap=None, confidence=0.95, rng=None,
 ):
     """Mean negative log-likelihood ``-(1/n) sum_i log probs[i, y_i]``, alias ``nll``.
 
@@ -1044,10 +1115,18 @@ def negative_log_likelihood(
     from_logits : bool, default False
     reduction : {"mean", "none"}, default "mean"
         ``"none"`` returns the per-sample losses, shape (n_samples,), float64.
+    n_bootstrap : int, optional, keyword-only
+        Number of bootstrap resamples (>= 2); with it the result is the
+        :class:`BootstrapResult` of :func:`bootstrap` for this metric and the same arguments
+        (resampling the per-sample values), and ``reduction`` must be ``"mean"``.
+    confidence : float, default 0.95, keyword-only
+        Level of the percentile interval, in (0, 1); used only with ``n_bootstrap``.
+    rng : None, int or numpy Generator, keyword-only
+        Seeds the resampling; used only with ``n_bootstrap``.
 
     Returns
     -------
-    float or ndarray
+    float, ndarray or BootstrapResult
 
     Notes
     -----
@@ -1070,6 +1149,10 @@ def negative_log_likelihood(
     """
     caller = "negative_log_likelihood"
     reduction = check_option(reduction, "reduction", caller, _REDUCTIONS)
+    if n_bootstrap is not None:
+        _check_mean(reduction, caller)
+        return _bootstrap(negative_log_likelihood, probs, labels, posterior, n_bootstrap,
+                          confidence, rng, dict(from_logits=from_logits), caller)
     if from_logits:
         H = check_logits(probs, caller, name="probs", allow_neg_inf=True)
         y, eta = _outcome(labels, posterior, H, caller)
@@ -1107,7 +1190,8 @@ def negative_log_likelihood(
     return _reduce(losses, reduction)
 
 
-def brier_score(probs, labels=None, *, posterior=None, reduction="mean"):
+def brier_score(probs, labels=None, *, posterior=None, reduction="mean",
+                n_bootstrap=None, confidence=0.95, rng=None):
     """Multi-class Brier score ``(1/n) sum_i sum_c (probs_ic - 1{y_i = c})^2``, alias ``brier``.
 
     Parameters
@@ -1118,10 +1202,18 @@ def brier_score(probs, labels=None, *, posterior=None, reduction="mean"):
         Expected score under ``Y ~ eta(x_i)``:
         ``sum_c (probs_ic - eta_ic)^2 + sum_c eta_ic (1 - eta_ic)``.
     reduction : {"mean", "none"}, default "mean"
+    n_bootstrap : int, optional, keyword-only
+        Number of bootstrap resamples (>= 2); with it the result is the
+        :class:`BootstrapResult` of :func:`bootstrap` for this metric and the same arguments
+        (resampling the per-sample values), and ``reduction`` must be ``"mean"``.
+    confidence : float, default 0.95, keyword-only
+        Level of the percentile interval, in (0, 1); used only with ``n_bootstrap``.
+    rng : None, int or numpy Generator, keyword-only
+        Seeds the resampling; used only with ``n_bootstrap``.
 
     Returns
     -------
-    float or ndarray
+    float, ndarray or BootstrapResult
         In ``[0, 2]``.
 
     Notes
@@ -1142,6 +1234,10 @@ def brier_score(probs, labels=None, *, posterior=None, reduction="mean"):
     """
     caller = "brier_score"
     reduction = check_option(reduction, "reduction", caller, _REDUCTIONS)
+    if n_bootstrap is not None:
+        _check_mean(reduction, caller)
+        return _bootstrap(brier_score, probs, labels, posterior, n_bootstrap, confidence, rng,
+                          {}, caller)
     P = _prob_array(probs, caller, "probs")
     y, eta = _outcome(labels, posterior, P, caller)
     n, k = P.shape
@@ -1168,7 +1264,8 @@ def brier_score(probs, labels=None, *, posterior=None, reduction="mean"):
     return _reduce(scores, reduction)
 
 
-def kl_to_posterior(probs, posterior, *, from_logits=False, reduction="mean"):
+def kl_to_posterior(probs, posterior, *, from_logits=False, reduction="mean",
+                    n_bootstrap=None, confidence=0.95, rng=None):
     """Mean KL divergence ``(1/n) sum_i KL(eta(x_i) || probs_i)`` from the true posterior.
 
     Parameters
@@ -1184,10 +1281,18 @@ def kl_to_posterior(probs, posterior, *, from_logits=False, reduction="mean"):
     reduction : {"mean", "none"}, default "mean"
         ``"none"`` returns the per-sample divergences (for a standard error:
         ``kl.std(ddof=1) / sqrt(n)``).
+    n_bootstrap : int, optional, keyword-only
+        Number of bootstrap resamples (>= 2); with it the result is the
+        :class:`BootstrapResult` of :func:`bootstrap` for this metric and the same arguments
+        (resampling the per-sample values), and ``reduction`` must be ``"mean"``.
+    confidence : float, default 0.95, keyword-only
+        Level of the percentile interval, in (0, 1); used only with ``n_bootstrap``.
+    rng : None, int or numpy Generator, keyword-only
+        Seeds the resampling; used only with ``n_bootstrap``.
 
     Returns
     -------
-    float or ndarray
+    float, ndarray or BootstrapResult
 
     Notes
     -----
@@ -1209,6 +1314,10 @@ def kl_to_posterior(probs, posterior, *, from_logits=False, reduction="mean"):
     reduction = check_option(reduction, "reduction", caller, _REDUCTIONS)
     if posterior is None:
         raise param_error("posterior", caller, "an array of true class probabilities", None)
+    if n_bootstrap is not None:
+        _check_mean(reduction, caller)
+        return _bootstrap(kl_to_posterior, probs, None, posterior, n_bootstrap, confidence, rng,
+                          dict(from_logits=from_logits), caller)
     if from_logits:
         H = check_logits(probs, caller, name="probs", allow_neg_inf=True)
         _, eta = _outcome(None, posterior, H, caller)

@@ -775,6 +775,58 @@ def test_bootstrap_result_and_reproducibility():
     assert cw.value == M.classwise_ece(probs, labels, n_bins=5)
 
 
+@pytest.mark.parametrize("name, kwargs, outcome", [
+    ("ece", {"n_bins": 10, "norm": "l2"}, "labels"),
+    ("ece", {"binning": "quantile"}, "posterior"),
+    ("mce", {"n_bins": 8}, "labels"),
+    ("ace", {}, "labels"),
+    ("adaptive_ece", {"n_bins": 12}, "posterior"),
+    ("classwise_ece", {"n_bins": 6, "binning": "quantile"}, "labels"),
+    ("debiased_l2_ce", {"squared": True}, "labels"),
+    ("smooth_ece", {}, "labels"),
+    ("smooth_ece", {"bandwidth": 0.05}, "posterior"),
+    ("nll", {}, "labels"),
+    ("nll", {"from_logits": True}, "posterior"),
+    ("brier", {}, "posterior"),
+    ("kl_to_posterior", {}, "posterior"),
+    ("kl_to_posterior", {"from_logits": True}, "posterior"),
+])
+def test_metric_with_n_bootstrap_is_bootstrap_of_the_metric(name, kwargs, outcome):
+    probs, labels = make_data(300, 3, seed=95)
+    eta = softmax_rows(np.log(probs) * 0.5)
+    metric = getattr(M, name)
+    data = np.log(probs) if kwargs.get("from_logits") else probs
+    if name == "kl_to_posterior":
+        args, given_ = (data, eta), {}
+    else:
+        args, given_ = (data,), ({"labels": labels} if outcome == "labels" else {"posterior": eta})
+    plain = metric(*args, **given_, **kwargs)
+    assert isinstance(plain, float)
+    boot = dict(n_bootstrap=20, confidence=0.8, rng=7)
+    res = metric(*args, **given_, **kwargs, **boot)
+    if name == "kl_to_posterior":
+        ref = M.bootstrap(metric, data, posterior=eta, **kwargs, **boot)
+    else:
+        ref = M.bootstrap(metric, data, **given_, **kwargs, **boot)
+    assert isinstance(res, M.BootstrapResult) and res == ref  # one code path: identical numbers
+    np.testing.assert_array_equal(res.samples, ref.samples)
+    assert res.value == plain and res.confidence == 0.8
+
+
+def test_metric_n_bootstrap_errors_name_the_metric():
+    with pytest.raises(ValueError, match="'n_bootstrap' parameter of expected_calibration_error"):
+        M.ece(GOOD_P, GOOD_Y, n_bootstrap=1)
+    with pytest.raises(ValueError, match="'confidence' parameter of smooth_ece"):
+        M.smooth_ece(GOOD_P, GOOD_Y, n_bootstrap=5, confidence=1.0)
+    with pytest.raises(TypeError, match="'rng' parameter must be"):
+        M.classwise_ece(GOOD_P, GOOD_Y, n_bootstrap=5, rng="seed")
+    with pytest.raises(ValueError, match="'reduction' parameter of negative_log_likelihood must "
+                                         "be 'mean' when n_bootstrap is given"):
+        M.nll(GOOD_P, GOOD_Y, reduction="none", n_bootstrap=5)
+    with pytest.raises(ValueError, match="'reduction' parameter of kl_to_posterior"):
+        M.kl_to_posterior(GOOD_P, GOOD_P, reduction="none", n_bootstrap=5)
+
+
 def test_bootstrap_with_infinite_replicates_gives_infinite_bounds_not_nan():
     # one observed label with probability 0: the NLL is inf, and so is every replicate that
     # draws that row (about 1 - (1 - 1/n)^n = 63% of them); the others are finite
