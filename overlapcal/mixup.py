@@ -788,11 +788,16 @@ def _nearest_location_logits(X, loc, freq):
 def _check_labels_and_classes(y, n_classes, n, caller):
     y = check_labels(y, n_classes, f"{caller}.fit", n_samples=n, name="y")
     k = int(y.max()) + 1 if n_classes is None else n_classes
+    if k < 2:  # the wording of HardInterpolator.fit
+        raise ValueError(
+            f"The 'y' parameter of {caller}.fit must contain a label >= 1 when 'n_classes' is "
+            "not given (at least 2 classes are needed). Got only label 0; pass n_classes=k."
+        )
     return y, k
 
 
 def _check_n_classes(n_classes, caller):
-    return None if n_classes is None else check_int(n_classes, "n_classes", caller, low=1)
+    return None if n_classes is None else check_int(n_classes, "n_classes", caller, low=2)
 
 
 class EmpiricalMixupOptimum(Predictor):
@@ -811,7 +816,8 @@ class EmpiricalMixupOptimum(Predictor):
     alpha : float, default=1.0
         The Beta parameter ``a > 0``.
     n_classes : int or None, default=None
-        Number of classes; None takes ``max(y) + 1`` at fit time.
+        Number of classes ``k >= 2``; None takes ``max(y) + 1`` at fit time (which must be at
+        least 2).
 
     Attributes
     ----------
@@ -826,8 +832,9 @@ class EmpiricalMixupOptimum(Predictor):
     Raises
     ------
     ValueError
-        ``alpha <= 0``; at fit, ``X`` not of shape ``(n, 1)`` (use
-        :class:`EmpiricalDMixupOptimum` in more dimensions) or bad labels.
+        ``alpha <= 0`` or ``n_classes < 2``; at fit, ``X`` not of shape ``(n, 1)`` (use
+        :class:`EmpiricalDMixupOptimum` in more dimensions), bad labels, or only label 0 with
+        ``n_classes=None`` (one class).
     RuntimeError
         Predicting before ``fit``.
 
@@ -1067,7 +1074,7 @@ class EmpiricalDMixupOptimum(Predictor):
         ``h = s S^(-1/(d+4))`` with ``S`` the mixtures kept and ``s`` the mean per-axis
         standard deviation of the mixed points (see Notes).
     n_classes : int or None, default=None
-        Number of classes; None takes ``max(y) + 1``.
+        Number of classes ``k >= 2``; None takes ``max(y) + 1`` (which must be at least 2).
     rng : None, int, SeedSequence or Generator, optional
         Randomness of ``"monte-carlo"`` (drawn at fit; same seed, same predictions).
 
@@ -1090,8 +1097,9 @@ class EmpiricalDMixupOptimum(Predictor):
     Raises
     ------
     ValueError
-        ``alpha <= 0``, ``n_mix < 2``, an unknown method, ``n_samples < 2`` or
-        ``bandwidth <= 0``; at fit, ``n_mix != d + 1`` with ``method="exact"``.
+        ``alpha <= 0``, ``n_mix < 2``, an unknown method, ``n_samples < 2``,
+        ``bandwidth <= 0`` or ``n_classes < 2``; at fit, ``n_mix != d + 1`` with
+        ``method="exact"``, bad labels, or only label 0 with ``n_classes=None``.
     RuntimeError
         Predicting before ``fit``.
 

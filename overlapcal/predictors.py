@@ -72,8 +72,17 @@ class Predictor(ABC):
         return softmax(self._logits(self._validate(X, "predict_proba")))
 
     def predict(self, X) -> np.ndarray:
-        """``argmax_c h(x)_c`` (ties go to the smallest index)."""
-        return np.argmax(self._logits(self._validate(X, "predict")), axis=1)
+        """``argmax_c h(x)_c`` (ties go to the smallest index); shape (n_samples,).
+
+        A row with a NaN logit (the predictor is undefined there, e.g. a
+        :class:`~overlapcal.MixupOptimum` where no mixture lands, ``D(z) = 0``) predicts class 0,
+        as does a row of equal logits (all ``-inf`` included): a deliberate, documented value,
+        not the position of the first NaN.
+        """
+        h = self._logits(self._validate(X, "predict"))
+        out = np.argmax(h, axis=1)
+        out[np.isnan(h).any(axis=1)] = 0
+        return out
 
     def breakpoints(self) -> np.ndarray | None:
         """Sorted x-values where the logits of a 1-feature predictor may change, or None.
@@ -162,7 +171,12 @@ class BayesPredictor(Predictor):
     """The Bayes predictor of a distribution: ``h(x) = log eta(x)``, so ``g(x) = eta(x)``.
 
     Its KL risk is 0 and its oracle temperature is 1 (THEORY.md 2.1). Logits are ``-inf`` for
-    impossible classes and NaN off the support of ``pi_X``.
+    impossible classes and NaN off the support of ``pi_X`` (where :meth:`predict` gives 0).
+
+    Raises
+    ------
+    TypeError
+        If ``dist`` is not an overlapcal Distribution.
 
     Examples
     --------
@@ -179,6 +193,13 @@ class BayesPredictor(Predictor):
     """
 
     def __init__(self, dist):
+        from .distributions import Distribution
+
+        if not isinstance(dist, Distribution):
+            raise TypeError(
+                "The 'dist' parameter of BayesPredictor must be an overlapcal Distribution. "
+                f"Got {type(dist).__name__} instead."
+            )
         self.dist = dist
         self.n_classes_ = dist.n_classes
         self.n_features_in_ = dist.n_features

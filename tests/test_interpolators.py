@@ -660,6 +660,19 @@ def test_errors():
         fit(X, [0, 0], n_classes=1)
 
 
+def test_bayes_predictor_errors_and_undefined_rows():
+    with pytest.raises(TypeError, match="'dist' parameter of BayesPredictor must be an overlapcal "
+                                        "Distribution. Got str instead"):
+        oc.BayesPredictor("uniform")
+    # Off the support the posterior (hence the logits) is NaN: predict gives the documented 0,
+    # whatever the class order (here the support's only class there would be 3).
+    dist = oc.OverlappingUniform(4, 0.5, spacing=3.0)  # gaps between the groups
+    bayes = oc.BayesPredictor(dist)
+    X = np.array([[-1.0], [2.5], [4.9]])
+    assert np.all(np.isnan(bayes.logits(X)[:2]))
+    np.testing.assert_array_equal(bayes.predict(X), [0, 0, bayes.dist.predict_bayes(X[2:])[0]])
+
+
 def test_population_accuracy_errors():
     dist = oc.OverlappingUniform(4, 0.5)
     X, y = dist.sample(20, rng=0)

@@ -1079,8 +1079,10 @@ def test_errors():
     dist = oc.OverlappingUniform(4, 0.5)
     with pytest.raises(ValueError, match="'alpha' parameter of MixupOptimum must be .* > 0"):
         oc.MixupOptimum(dist, alpha=0.0)
-    with pytest.raises(ValueError, match="'max_distance' parameter of MixupOptimum must be"):
-        oc.MixupOptimum(dist, max_distance=-1.0)
+    for bad in (-1.0, 0.0):  # 0 is the boundary of max_distance <= 0
+        with pytest.raises(ValueError, match="'max_distance' parameter of MixupOptimum must be "
+                                             "a finite real number > 0"):
+            oc.MixupOptimum(dist, max_distance=bad)
     with pytest.raises(ValueError, match="'n_nodes' parameter of MixupOptimum must be"):
         oc.MixupOptimum(oc.GaussianMixture.orthogonal(2), n_nodes=1)
     with pytest.raises(TypeError, match="must be one of: OverlappingUniform .*GaussianMixture"):
@@ -1120,6 +1122,42 @@ def test_errors():
         mc.mixed_log_density(np.zeros((1, 1)))
     with pytest.raises(TypeError, match="'rng' parameter"):
         oc.EmpiricalDMixupOptimum(rng="seed")
+    for bad in (0.0, -0.5):
+        with pytest.raises(ValueError, match="'alpha' parameter of EmpiricalDMixupOptimum must be"
+                                             " a finite real number > 0"):
+            oc.EmpiricalDMixupOptimum(alpha=bad)
+    with pytest.raises(ValueError, match="needs method='monte-carlo'"):
+        oc.EmpiricalDMixupOptimum().fit(np.eye(3)[:, :2], [0, 1, 0]).monte_carlo_error(
+            np.zeros((1, 2)))
+    # One class is not a classification problem: the rule and wording of HardInterpolator.
+    for cls, X1 in ((oc.EmpiricalMixupOptimum, np.arange(3.0)[:, None]),
+                    (oc.EmpiricalDMixupOptimum, np.eye(3)[:, :2])):
+        name = cls.__name__
+        with pytest.raises(ValueError, match=f"'n_classes' parameter of {name} must be an int "
+                                             ">= 2. Got 1 instead"):
+            cls(n_classes=1)
+        with pytest.raises(ValueError, match=f"'y' parameter of {name}.fit must contain a label "
+                                             ">= 1 when 'n_classes' is not given"):
+            cls().fit(X1, np.zeros(3, dtype=int))
+        assert cls(n_classes=2).fit(X1, np.zeros(3, dtype=int)).n_classes_ == 2
+
+
+def test_predict_where_no_mixture_lands_is_class_0():
+    # Local mixing: no mixture lands between groups (D = 0), the logits are NaN there and
+    # Predictor.predict returns the documented class 0 (not the position of a NaN).
+    dist = oc.OverlappingUniform(4, 0.5, spacing=3.0)
+    g = oc.MixupOptimum(dist, alpha=1.0, max_distance=0.5)
+    X = np.array([[2.4], [4.8], [0.25]])
+    assert np.all(np.isnan(g.logits(X)[:2])) and not np.any(np.isnan(g.logits(X)[2]))
+    np.testing.assert_array_equal(g.predict(X), [0, 0, 0])
+
+    class PartlyNaN(oc.Predictor):
+        n_classes_, n_features_in_ = 3, 1
+
+        def _logits(self, X):
+            return np.array([[1.0, np.nan, 3.0], [np.nan] * 3, [-np.inf] * 3, [0.0, 2.0, 1.0]])
+
+    np.testing.assert_array_equal(PartlyNaN().predict(np.zeros((4, 1))), [0, 0, 0, 1])
 
 
 def test_degenerate_training_sets():
