@@ -7,7 +7,7 @@ Every closed form is checked against an independent slow oracle:
 * the population optimum of uniform groups against adaptive ``scipy.integrate.quad_vec`` over
   ``lam`` of the pair densities written from their definition, and against Monte Carlo mixtures;
 * the Gaussian optimum against ``scipy.integrate.quad`` with the Beta weight (QAWS), against its
-  own general ``O(n k^2 Q)`` path and against Monte Carlo;
+  own general ``O(n k (k Q + d))`` path and against Monte Carlo;
 * the empirical optima against brute-force sums over ordered pairs / triples and Monte Carlo.
 """
 
