@@ -618,7 +618,9 @@ class TemperatureScaling:
     ``method="paper-lbfgs"`` runs, as the released code of Chidambaram and Ge (ICLR 2024) does
     (THEORY.md 3), ``torch.optim.LBFGS([T], lr=0.01, max_iter=50)`` with no line search and one
     ``step(closure)`` on ``cross_entropy(logits / T, y)``, starting from ``T = 1``, in the dtype
-    of the logits. The optimiser settings are those of ``ModelWithTemperature.set_temperature``
+    of the logits (``-inf`` logits are replaced by half the most negative float of the dtype
+    after the division by ``T``, a softmax weight of exactly 0, since ``-inf / T`` has a NaN
+    gradient). The optimiser settings are those of ``ModelWithTemperature.set_temperature``
     in gpleiss/temperature_scaling (Guo et al. 2017), which that code follows; gpleiss starts
     from ``T = 1.5``, the paper's experiments from ``T = 1``. Without a line search every step
     is ``lr = 0.01`` times the quasi-Newton direction, and LBFGS stops after 50 iterations (or
@@ -677,8 +679,10 @@ class TemperatureScaling:
         ------
         ValueError
             For an unknown ``method``, bad ``n_bins``, ``tol`` or ``max_iter``; logits that are
-            not a finite non-empty 2-D array with ``>= 2`` columns; labels of the wrong length or
-            out of range; soft targets that are not probability rows; bad sample weights.
+            not a non-empty 2-D array with ``>= 2`` columns, or that hold NaN, ``+inf`` or a row
+            of ``-inf``; labels of the wrong length or out of range, or a label (a positive soft
+            target) on a class with logit ``-inf`` (infinite loss at every ``T``); soft targets
+            that are not probability rows; bad sample weights.
         ImportError
             For ``method="paper-lbfgs"`` without PyTorch.
         RuntimeError
@@ -775,13 +779,26 @@ class TemperatureScaling:
         w = None if weight is None else torch.from_numpy(weight.astype(logits.dtype))
         temperature = torch.ones(1, dtype=dtype, requires_grad=True)
         optimizer = torch.optim.LBFGS([temperature], lr=0.01, max_iter=50)
+        impossible = torch.isneginf(h)
+        if not impossible.any():
+            impossible = None
+        else:
+            # -inf / T has the gradient 0 * inf = NaN in T: divide 0 there instead, then put a
+            # constant far below every tempered logit (softmax weight exactly 0, no gradient;
+            # half the float range, so log_softmax cannot overflow to -inf and 0 * -inf)
+            h = h.masked_fill(impossible, 0.0)
+            floor = torch.finfo(dtype).min / 2
+
+        def tempered():
+            z = h / temperature
+            return z if impossible is None else z.masked_fill(impossible, floor)
 
         def closure():
             optimizer.zero_grad()
             if w is None:
-                loss = F.cross_entropy(h / temperature, t)
+                loss = F.cross_entropy(tempered(), t)
             else:
-                loss = (w * F.cross_entropy(h / temperature, t, reduction="none")).sum() / w.sum()
+                loss = (w * F.cross_entropy(tempered(), t, reduction="none")).sum() / w.sum()
             loss.backward()
             return loss
 
@@ -793,7 +810,7 @@ class TemperatureScaling:
             )
         n_iter = int(optimizer.state[temperature].get("n_iter", 0))
         total = float(logits.shape[0]) if weight is None else float(weight.sum())
-        ev = _evaluate(data, 1.0 / value, total)
+        ev = _evaluate(data, 1.0 / value, total, hessian=False)
         rtol = _default_rtol(logits.shape[1]) if tol is None else tol
         self._set(1.0 / value, n_iter, abs(ev.grad) <= rtol * ev.scale, ev.loss)
         self.converged_temperature_ = _temperature(sol.beta)

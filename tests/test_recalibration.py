@@ -407,6 +407,32 @@ def test_paper_lbfgs_barely_moves_on_interpolating_logits():
     assert gap > 0.1
 
 
+@pytest.mark.parametrize("soft", [False, True])
+def test_paper_lbfgs_accepts_minus_inf_logits(soft):
+    # Oracle: an impossible class (-inf in every row) adds exp(-inf) = 0 to every softmax, so the
+    # paper's LBFGS step must take the same path as on the other columns (it gave T = NaN: the
+    # gradient of -inf / T is 0 * inf). The sums are the same up to exact zeros, so T agrees to
+    # rounding of a reordered vectorized sum over 50 iterations (1e-12 relative is ample).
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    z, y = planted(400, 3, 2.0, rng)
+    target = softmax(z / 2.0, axis=1) if soft else y
+    with_impossible = np.concatenate([z, np.full((400, 1), -np.inf)], axis=1)
+    wide_target = np.concatenate([target, np.zeros((400, 1))], axis=1) if soft else y
+    a = oc.TemperatureScaling(method="paper-lbfgs").fit(z, target)
+    b = oc.TemperatureScaling(method="paper-lbfgs").fit(with_impossible, wide_target)
+    assert math.isfinite(b.temperature_) and b.temperature_ != 1.0
+    assert b.temperature_ == pytest.approx(a.temperature_, rel=1e-12)
+    assert b.nll_ == pytest.approx(a.nll_, rel=1e-12) and b.n_iter_ == a.n_iter_
+    assert b.converged_temperature_ == pytest.approx(a.converged_temperature_, rel=1e-10)
+    # scattered -inf (a different class impossible in different rows), float32
+    scattered = z.astype(np.float32)
+    scattered[::3, 0] = -np.inf
+    labels = np.where(np.arange(400) % 3 == 0, 1 + (y % 2), y)
+    c = oc.TemperatureScaling(method="paper-lbfgs").fit(scattered, labels)
+    assert math.isfinite(c.temperature_) and c.temperature_ > 0 and math.isfinite(c.nll_)
+
+
 def test_paper_lbfgs_without_torch_raises(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(ImportError, match="needs PyTorch"):
