@@ -96,6 +96,27 @@ def _sweep(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``overlapcal`` argument parser: the ``reproduce``, ``describe`` and ``sweep`` commands.
+
+    Each command's parsed arguments carry ``run``, the function that executes it (see
+    :func:`main`).
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        A new parser; ``--workers`` must be an integer >= 1 and ``--out`` defaults to
+        ``results``.
+
+    Examples
+    --------
+    >>> from overlapcal.cli import build_parser
+    >>> args = build_parser().parse_args(["sweep", "kl-vs-k.toml", "--workers", "2"])
+    >>> args.command, args.config, args.out, args.workers, args.scheduler, args.no_progress
+    ('sweep', 'kl-vs-k.toml', 'results', 2, None, False)
+    >>> args = build_parser().parse_args(["reproduce", "--quick", "--out", "quick-results"])
+    >>> args.quick, args.out, args.run.__name__
+    (True, 'quick-results', '_reproduce')
+    """
     parser = argparse.ArgumentParser(
         prog="overlapcal",
         description="Calibration under class overlap, executable (Chidambaram and Ge, ICLR 2024).",
@@ -131,6 +152,61 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run the ``overlapcal`` command line (``python -m overlapcal.cli``, or ``overlapcal``).
+
+    ``overlapcal reproduce`` runs every theorem experiment
+    (:func:`~overlapcal.experiments.reproduce.reproduce`), ``overlapcal describe`` tabulates
+    and plots the built-in families, and ``overlapcal sweep CONFIG.toml`` runs or resumes a
+    declarative sweep (:func:`~overlapcal.experiments.config.load_config` and
+    :func:`~overlapcal.experiments.sweep.run_sweep`), writing ``OUT/NAME.jsonl`` and
+    ``OUT/NAME.csv``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name; None reads ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status, 0 on success.
+
+    Raises
+    ------
+    SystemExit
+        With a one-line message (and status 1) for an invalid config, an output folder that
+        is not writable, or an unreachable Dask scheduler; with status 2 for invalid arguments
+        (argparse's usage message).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from overlapcal.cli import main
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "demo.toml").write_text('''
+    ... name = "demo"
+    ... task = "calibration"
+    ... seed = 0
+    ... [grid]
+    ... n_classes = [2, 4]
+    ... [fixed]
+    ... method = "hard_interpolator"
+    ... n_val = 200
+    ... n_test = 200
+    ... kl_samples = 500
+    ... ''')
+    >>> argv = ["sweep", str(folder / "demo.toml"), "--out", str(folder / "out"),
+    ...         "--workers", "1", "--no-progress"]
+    >>> main(argv)                                       # doctest: +ELLIPSIS
+    demo: 2 cells (2 run, 0 already done) in ... s; results in .../demo.jsonl and .../demo.csv
+    0
+    >>> main(argv)                                       # doctest: +ELLIPSIS
+    demo: 2 cells (0 run, 2 already done) in ... s; results in .../demo.jsonl and .../demo.csv
+    0
+    >>> len((folder / "out" / "demo.csv").read_text().splitlines())   # header + 2 x 3 rows
+    7
+    """
     args = build_parser().parse_args(argv)
     return args.run(args)
 

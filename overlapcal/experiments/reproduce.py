@@ -41,7 +41,34 @@ F5_BAYES_ERROR = 0.1
 
 @dataclass(frozen=True)
 class Verdict:
-    """One checked statement: does the measurement agree with the theory?"""
+    """One checked statement: does the measurement agree with the theory?
+
+    Attributes
+    ----------
+    figure : str
+        The figure the statement belongs to (``"F1"`` ... ``"F5"``).
+    claim : str
+        The statement the theory makes, in words.
+    passed : bool or None
+        True when the measured numbers agree, False when they do not, None for a measured
+        finding the theory makes no prediction about (not counted in the report's score).
+        A ``numpy.bool_`` is stored as a plain ``bool``.
+    detail : str
+        The numbers the verdict was computed from.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from overlapcal.experiments.reproduce import Verdict
+    >>> v = Verdict("F1", "KL after TS >= Corollary 2's bound", np.float64(0.5) >= 0.2,
+    ...             "min margin 0.3")
+    >>> v.passed is True
+    True
+    >>> print(v.line())
+    - **agrees**: KL after TS >= Corollary 2's bound (min margin 0.3)
+    >>> print(Verdict("F3", "Mixup + TS NLL", None, "0.41 nats").line())
+    - **finding**: Mixup + TS NLL (0.41 nats)
+    """
 
     figure: str
     claim: str
@@ -54,13 +81,48 @@ class Verdict:
             object.__setattr__(self, "passed", bool(self.passed))
 
     def line(self) -> str:
+        """The verdict as a Markdown list item: ``- **agrees|DISAGREES|finding**: claim (detail)``.
+
+        Returns
+        -------
+        str
+        """
         mark = {True: "agrees", False: "DISAGREES", None: "finding"}[self.passed]
         return f"- **{mark}**: {self.claim} ({self.detail})"
 
 
 @dataclass
 class FigureResult:
-    """A figure's id, title, prediction, rows, files and verdicts."""
+    """A figure's id, title, prediction, rows, files and verdicts.
+
+    What :func:`reproduce` returns, one per figure.
+
+    Attributes
+    ----------
+    key : str
+        The figure's id, ``"F1"`` ... ``"F5"``.
+    title : str
+        Its title in the report.
+    prediction : str
+        What the theory predicts for it, in words.
+    rows : list of dict, default []
+        The tidy rows of its sweeps (F4 reuses F1's).
+    files : list of pathlib.Path, default []
+        The files it wrote (PNG and PDF figures; F3 also a Markdown table).
+    verdicts : list of Verdict, default []
+        The statements checked on the numbers.
+    seconds : float, default 0.0
+        Wall time of the figure (sweeps, drawing and verdicts).
+
+    Examples
+    --------
+    >>> from overlapcal.experiments.reproduce import FigureResult, Verdict
+    >>> result = FigureResult("F2", "KL after oracle TS versus the overlap",
+    ...                       "The risk grows with the overlap.",
+    ...                       verdicts=[Verdict("F2", "grows with alpha", True, "slope 0.4")])
+    >>> result.key, len(result.rows), [v.passed for v in result.verdicts]
+    ('F2', 0, [True])
+    """
 
     key: str
     title: str
@@ -84,7 +146,43 @@ def _powers(lo: int, hi: int) -> list[int]:
 
 
 def figure_configs(quick: bool = True) -> dict[str, list[SweepConfig]]:
-    """The sweeps behind each figure; ``quick`` shrinks grids, samples and networks."""
+    """The sweeps behind each figure; ``quick`` shrinks grids, samples and networks.
+
+    Parameters
+    ----------
+    quick : bool, default True
+        Smaller grids, fewer replicates (1 instead of 3) and shorter network training: a few
+        minutes on 2 CPU cores instead of the full configuration's ``FULL_RUNTIME``.
+
+    Returns
+    -------
+    dict of str to list of SweepConfig
+        ``{"F1": [...], "F2": [...], "F3": [...], "F5": [...]}``: the validated
+        ``"calibration"`` sweeps each figure runs (F4 is drawn from F1's rows). Every config
+        has seed 2024, so its cells and their stores are the same on every machine.
+
+    Raises
+    ------
+    ConfigError
+        Never for the built-in configurations (they are validated here, so a broken one
+        fails before any sweep runs).
+
+    Examples
+    --------
+    >>> from overlapcal.experiments.reproduce import figure_configs
+    >>> configs = figure_configs(quick=True)
+    >>> list(configs)
+    ['F1', 'F2', 'F3', 'F5']
+    >>> [(c.name, c.n_cells) for c in configs["F1"]]
+    [('f1-closed-forms', 30), ('f1-global-mixup', 4), ('f1-erm-networks', 3),
+     ('f1-mixup-networks', 3)]
+    >>> configs["F1"][0].grid["n_classes"][-1], configs["F1"][0].fixed["overlap"]
+    (1024, 0.5)
+    >>> quick = sum(c.n_cells for cs in configs.values() for c in cs)
+    >>> full = sum(c.n_cells for cs in figure_configs(quick=False).values() for c in cs)
+    >>> quick, full
+    (103, 317)
+    """
     q = quick
     recal = ["none", "oracle", "fitted"]
     uniform = {"family": "overlapping_uniform", "recalibrations": recal,
@@ -682,7 +780,66 @@ FIGURES = {
 
 def reproduce(out, *, quick: bool = True, scheduler=None, workers=None, progress=True,
               figures=None) -> list[FigureResult]:
-    """Run every figure's sweeps, draw the figures, and write ``report.md`` and ``results.csv``."""
+    """Run every figure's sweeps, draw the figures, and write ``report.md`` and ``results.csv``.
+
+    This is ``overlapcal reproduce``. The sweeps are those of ``figure_configs(quick)``, run
+    (or resumed) with :func:`~overlapcal.experiments.sweep.run_sweep` into
+    ``out/sweeps-quick/`` or ``out/sweeps-full/``; each figure is then drawn from the stored
+    numbers and its verdicts computed from them.
+
+    Parameters
+    ----------
+    out : str or path-like
+        The output folder (created if needed): the figures (``F1_kl_vs_k.png`` ...),
+        ``results.csv`` (every row, with a ``figure`` column), ``report.md`` and the stores.
+    quick : bool, default True
+        The small configuration (a few minutes on 2 CPU cores); False runs the full one
+        (``FULL_RUNTIME``).
+    scheduler : str, optional
+        A Dask scheduler address; None runs on local processes.
+    workers : int, optional
+        Local worker processes (default: every CPU); 1 runs in-process.
+    progress : bool, default True
+        Show a progress bar per sweep.
+    figures : list of str, optional
+        A subset of ``["F1", "F2", "F3", "F4", "F5"]`` to run and draw, in that order; None
+        draws all five. The report and ``results.csv`` cover only these.
+
+    Returns
+    -------
+    list of FigureResult
+        One per figure drawn, with its rows, files and verdicts.
+
+    Raises
+    ------
+    ImportError
+        Before any sweep, when a requested figure trains networks and PyTorch is missing, or
+        when ``scheduler`` is given without the ``dask`` extra.
+    SchedulerError
+        When ``scheduler`` is malformed or cannot be reached.
+    PermissionError or OSError
+        When ``out`` cannot be created or written (checked before any sweep).
+    KeyError
+        For a name in ``figures`` that is not a figure.
+
+    Examples
+    --------
+    The sweeps it would run, without running them:
+
+    >>> from overlapcal.experiments.reproduce import figure_configs
+    >>> {key: sum(c.n_cells for c in configs)
+    ...  for key, configs in figure_configs(quick=True).items()}
+    {'F1': 40, 'F2': 22, 'F3': 20, 'F5': 21}
+
+    Running two figures (minutes, and F1 trains networks, so it needs PyTorch):
+
+    >>> import tempfile
+    >>> from overlapcal.experiments.reproduce import reproduce
+    >>> results = reproduce(tempfile.mkdtemp(), quick=True,
+    ...                     figures=["F1", "F2"])  # doctest: +SKIP
+    >>> [r.key for r in results]  # doctest: +SKIP
+    ['F1', 'F2']
+    """
     out = check_writable(out, "reproduce")
     configs = figure_configs(quick)
     _check_torch(configs, figures or FIGURES)

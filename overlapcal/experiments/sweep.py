@@ -25,12 +25,72 @@ __all__ = ["SchedulerError", "SweepResult", "run_sweep", "run_cell"]
 
 
 class SchedulerError(RuntimeError):
-    """The Dask scheduler could not be reached."""
+    """The Dask scheduler could not be reached, or its address is malformed.
+
+    Raised by :func:`run_sweep` (and ``overlapcal sweep`` / ``overlapcal reproduce``, which turn
+    it into an error message) before any cell runs; the message names the address and what to
+    check. Running on a cluster needs the ``dask`` extra (``pip install overlapcal[dask]``);
+    without it :func:`run_sweep` raises ``ImportError`` instead.
+
+    Examples
+    --------
+    >>> from overlapcal.experiments.sweep import SchedulerError
+    >>> issubclass(SchedulerError, RuntimeError)
+    True
+
+    With the ``dask`` extra installed, a malformed address fails at once:
+
+    >>> import tempfile
+    >>> from overlapcal.experiments.config import config_from_dict
+    >>> from overlapcal.experiments.sweep import run_sweep
+    >>> config = config_from_dict({"name": "demo", "task": "calibration", "seed": 0,
+    ...                            "grid": {"n_classes": [2, 4]}})
+    >>> try:  # doctest: +SKIP
+    ...     run_sweep(config, tempfile.mkdtemp(), scheduler="nonsense://nowhere:1")
+    ... except SchedulerError as exc:
+    ...     print(str(exc).split(" (")[0])
+    invalid Dask scheduler address 'nonsense://nowhere:1'
+    """
 
 
 @dataclass(frozen=True)
 class SweepResult:
-    """What a sweep produced: the store, the tidy rows of this config's cells, and counts."""
+    """What a sweep produced: the store, the tidy rows of this config's cells, and counts.
+
+    Attributes
+    ----------
+    store : ResultStore
+        The append-only store ``OUT/<config.name>.jsonl`` (it may also hold cells of other
+        versions of the config, which ``rows`` leaves out).
+    rows : list of dict
+        The tidy table of this config's cells: one dict per result row (for the calibration
+        task, one per recalibration), with the cell's id, replicate, seeds and parameters.
+    n_cells : int
+        Cells in the config, ``config.n_cells``.
+    n_run : int
+        Cells computed by this call.
+    n_skipped : int
+        Cells already in the store, not recomputed (``n_run + n_skipped == n_cells``).
+    seconds : float
+        Wall time of the call.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from overlapcal.experiments.config import config_from_dict
+    >>> from overlapcal.experiments.sweep import run_sweep
+    >>> config = config_from_dict({
+    ...     "name": "demo", "task": "calibration", "seed": 0, "grid": {"n_classes": [2, 4]},
+    ...     "fixed": {"method": "hard_interpolator", "n_val": 200, "n_test": 200,
+    ...               "kl_samples": 500, "recalibrations": ["none", "oracle"]}})
+    >>> result = run_sweep(config, tempfile.mkdtemp(), workers=1, progress=False)
+    >>> result.n_cells, result.n_run, result.n_skipped, len(result.rows)
+    (2, 2, 0, 4)
+    >>> result.store.path.name
+    'demo.jsonl'
+    >>> [(r["n_classes"], r["recalibration"], r["kl_method"]) for r in result.rows]
+    [(2, 'none', 'exact'), (2, 'oracle', 'exact'), (4, 'none', 'exact'), (4, 'oracle', 'exact')]
+    """
 
     store: ResultStore
     rows: list[dict]
@@ -41,7 +101,52 @@ class SweepResult:
 
 
 def run_cell(cell: Cell) -> dict:
-    """Compute one cell (single-threaded) and return its store record."""
+    """Compute one cell (single-threaded) and return its store record.
+
+    BLAS (through ``threadpoolctl``) and torch are limited to one thread while the cell runs,
+    so its numbers do not depend on the executor it ran on.
+
+    Parameters
+    ----------
+    cell : Cell
+        A cell from ``expand(config)``.
+
+    Returns
+    -------
+    dict
+        The record :func:`run_sweep` appends to the store: ``cell_id``, ``task``, ``params``
+        (as the config gave them), ``resolved`` (with the task's defaults filled in: what the
+        cell computed), ``replicate``, ``seeds`` (``{"data": [entropy, spawn_key], "method":
+        [...]}``), ``rows`` (the task's list of result rows) and ``seconds`` (the cell's wall
+        time).
+
+    Raises
+    ------
+    Exception
+        Whatever the task raises; nothing is stored for a cell that fails.
+
+    Examples
+    --------
+    >>> from overlapcal.experiments.config import config_from_dict, expand
+    >>> from overlapcal.experiments.sweep import run_cell
+    >>> config = config_from_dict({
+    ...     "name": "demo", "task": "calibration", "seed": 0, "grid": {"n_classes": [2, 4]},
+    ...     "fixed": {"method": "hard_interpolator", "n_val": 200, "n_test": 200,
+    ...               "kl_samples": 500}})
+    >>> cell = expand(config)[0]
+    >>> record = run_cell(cell)
+    >>> sorted(record)
+    ['cell_id', 'params', 'replicate', 'resolved', 'rows', 'seconds', 'seeds', 'task']
+    >>> record["cell_id"] == cell.cell_id, record["seeds"]["data"][0]
+    (True, 0)
+    >>> [row["recalibration"] for row in record["rows"]]
+    ['none', 'oracle', 'fitted']
+
+    The cell is a pure function of its seeds: running it again gives the same numbers.
+
+    >>> run_cell(cell)["rows"][2]["temperature"] == record["rows"][2]["temperature"]
+    True
+    """
     from threadpoolctl import threadpool_limits
 
     from .tasks import TASKS
@@ -126,10 +231,41 @@ def _connect(address: str, timeout: float):
 def check_writable(folder, caller: str) -> Path:
     """Create ``folder`` if needed and prove it is writable, before any cell runs.
 
+    A probe file is written and removed, so a read-only folder fails now, not after the first
+    (possibly long) cell.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        The output folder; missing parents are created.
+    caller : str
+        The public function to name in the error message.
+
+    Returns
+    -------
+    pathlib.Path
+        ``folder``, as a path.
+
     Raises
     ------
     PermissionError or OSError
-        Naming ``caller``, the folder and the reason.
+        Of the type the operating system raised, naming ``caller``, the folder and the reason.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from overlapcal.experiments.sweep import check_writable
+    >>> root = Path(tempfile.mkdtemp())
+    >>> folder = check_writable(root / "results" / "sweeps", "demo")
+    >>> folder.is_dir(), list(folder.iterdir())
+    (True, [])
+    >>> _ = (root / "a-file").write_text("not a folder")
+    >>> try:
+    ...     check_writable(root / "a-file", "demo")
+    ... except OSError as exc:
+    ...     print(type(exc).__name__, str(exc).split(":")[0])
+    FileExistsError demo
     """
     folder = Path(folder)
     probe = folder / ".overlapcal-write-test"
@@ -168,12 +304,54 @@ def run_sweep(
     connect_timeout : float
         Seconds to wait for the scheduler before failing.
 
+    Returns
+    -------
+    SweepResult
+        The store, the tidy rows of every cell of ``config`` (those run now and those found in
+        the store) and the counts of cells run and skipped.
+
     Raises
     ------
     SchedulerError
         When ``scheduler`` is malformed or cannot be reached within ``connect_timeout``.
     ValueError
         When ``workers`` is not an int >= 1.
+    PermissionError or OSError
+        When ``out`` cannot be created or written (checked before any cell runs).
+    ImportError
+        When ``scheduler`` is given and the ``dask`` extra is not installed.
+
+    Notes
+    -----
+    A cell is skipped when its id (``expand``: a hash of the task, its version, the
+    parameters with defaults filled in, the replicate and the seed) is already in the store;
+    each finished cell is appended at once, so an interrupted sweep loses at most the cells in
+    flight, and the same call resumes it. Every cell runs single-threaded from its own seeds
+    (``run_cell``), so local processes, in-process runs and a Dask cluster give identical
+    numbers.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from overlapcal.experiments.config import config_from_dict
+    >>> from overlapcal.experiments.sweep import run_sweep
+    >>> config = config_from_dict({
+    ...     "name": "demo", "task": "calibration", "seed": 0, "grid": {"n_classes": [2, 4]},
+    ...     "fixed": {"method": "hard_interpolator", "overlap": 0.5, "n_val": 200,
+    ...               "n_test": 200, "kl_samples": 500, "recalibrations": ["oracle"]}})
+    >>> out = tempfile.mkdtemp()
+    >>> result = run_sweep(config, out, workers=1, progress=False)
+    >>> result.n_run, result.n_skipped
+    (2, 0)
+    >>> [(r["n_classes"], round(r["kl"], 3), round(r["corollary2_bound"], 3))
+    ...  for r in result.rows]                  # KL after oracle TS >= Corollary 2's bound
+    [(2, 0.216, 0.216), (4, 0.497, 0.49)]
+
+    The same call again finds every cell in the store and runs none:
+
+    >>> again = run_sweep(config, out, workers=1, progress=False)
+    >>> again.n_run, again.n_skipped, again.rows == result.rows
+    (0, 2, True)
     """
     if workers is not None:
         check_int(workers, "workers", "run_sweep", low=1)

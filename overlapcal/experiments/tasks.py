@@ -102,7 +102,40 @@ DATA_KEYS = ("family", "n_classes", "overlap", "group_size", "spacing", "bayes_e
 
 @dataclass(frozen=True)
 class Task:
-    """A named computation on a cell: ``run(cell) -> rows`` and config validation."""
+    """A named computation on a cell: ``run(cell) -> rows`` and config validation.
+
+    The tasks a config can name are the keys of ``TASKS`` (``"calibration"``:
+    :func:`run_calibration`).
+
+    Attributes
+    ----------
+    name : str
+        The name a config's ``task`` field gives.
+    run : callable
+        ``run(cell) -> list of dict``: computes one cell, one dict per result row.
+    validate : callable
+        ``validate(config, source) -> None``: raises ``ConfigError`` (naming ``source`` and the
+        field) for any parameter the task cannot run, before any cell runs.
+    data_keys : tuple of str
+        The default ``SweepConfig.data_keys``: the parameters that determine the data.
+    defaults : dict, default {}
+        The parameters a config may leave out, with their values; they are filled in before a
+        cell's id and seeds are computed.
+    version : int, default 1
+        Bumped when a cell's numbers change meaning, so stores written before are not reused
+        (the version is part of every cell id).
+
+    Examples
+    --------
+    >>> from overlapcal.experiments.tasks import TASKS
+    >>> task = TASKS["calibration"]
+    >>> task.name, task.run.__name__, task.version
+    ('calibration', 'run_calibration', 2)
+    >>> task.defaults["n_classes"], task.defaults["method"]
+    (2, 'hard_interpolator')
+    >>> "family" in task.data_keys, "method" in task.data_keys
+    (True, False)
+    """
 
     name: str
     run: Callable[[Cell], list[dict]]
@@ -115,7 +148,42 @@ class Task:
 # -- building blocks ------------------------------------------------------------------------
 
 def build_distribution(p: dict, rng=None):
-    """The distribution a cell's parameters describe (``rng`` draws label-noise partners)."""
+    """The distribution a cell's parameters describe (``rng`` draws label-noise partners).
+
+    Parameters
+    ----------
+    p : dict
+        Every calibration parameter (``{**DEFAULTS, **cell.params}``); the family's own
+        parameters (``overlap``, ``bayes_error`` ...) and ``n_features``, ``label_noise``,
+        ``noise_kind`` are read.
+    rng : int, numpy.random.Generator or None, default None
+        Draws the partner classes of pair label noise (unused without label noise).
+
+    Returns
+    -------
+    Distribution
+        ``OverlappingUniform``, ``GaussianMixture.with_bayes_error("pairs", ...)``,
+        ``GaussianMixture.orthogonal`` or ``GaussianMixture.shifted``, wrapped in
+        ``LabelNoise`` when ``label_noise > 0``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``family``, ``gaussian_shifted`` with ``n_classes != 2``, or parameters
+        the family's constructor rejects.
+
+    Examples
+    --------
+    >>> from overlapcal.experiments.tasks import DEFAULTS, build_distribution
+    >>> dist = build_distribution({**DEFAULTS, "n_classes": 4, "overlap": 0.5})
+    >>> dist
+    OverlappingUniform(n_classes=4, overlap=0.5, group_size=2, spacing=4.0, n_features=1)
+    >>> float(dist.bayes_accuracy())            # 1 - alpha/2
+    0.75
+    >>> noisy = build_distribution({**DEFAULTS, "n_classes": 4, "label_noise": 0.1}, rng=0)
+    >>> type(noisy).__name__, noisy.n_classes
+    ('LabelNoise', 4)
+    """
     import overlapcal as oc
 
     family, k = p["family"], p["n_classes"]
@@ -150,7 +218,54 @@ def _local_max_distance(dist) -> float:
 
 
 def build_predictor(p: dict, dist, X, y, rng):
-    """Fit the cell's method on ``(X, y)``; returns ``(predictor, info)``."""
+    """Fit the cell's method on ``(X, y)``; returns ``(predictor, info)``.
+
+    Parameters
+    ----------
+    p : dict
+        Every calibration parameter; ``method`` and that method's settings (``margin``,
+        ``radius``, ``mix_alpha``, ``max_distance``, the network settings ...) are read.
+    dist : Distribution
+        The cell's distribution: the Bayes predictor and the Mixup optima are computed from
+        it, not from the sample.
+    X : ndarray of shape (n_samples, n_features)
+        Training inputs.
+    y : ndarray of shape (n_samples,)
+        Training labels, ints in ``[0, dist.n_classes)``.
+    rng : numpy.random.Generator
+        Drives the networks' initialisation and minibatches (the closed forms ignore it).
+
+    Returns
+    -------
+    predictor : Predictor
+        The fitted predictor (``logits(X)`` of shape ``(n, k)``).
+    info : dict
+        What the row should record about the fit: ``radius_abs`` (the soft interpolator's
+        radius, ``radius`` times the mean nearest-neighbour spacing of ``X``),
+        ``max_distance`` (the local Mixup optimum's mixing radius), ``train_accuracy`` and
+        ``epochs_run`` (networks); empty for the other methods.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``method``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from overlapcal.experiments.tasks import DEFAULTS, build_distribution, build_predictor
+    >>> p = {**DEFAULTS, "n_classes": 4, "method": "hard_interpolator"}
+    >>> dist = build_distribution(p)
+    >>> X, y = dist.sample(80, rng=np.random.default_rng(0))
+    >>> model, info = build_predictor(p, dist, X, y, np.random.default_rng(1))
+    >>> type(model).__name__, info, model.logits(X).shape
+    ('HardInterpolator', {}, (80, 4))
+    >>> float(np.mean(model.logits(X).argmax(axis=1) == y))   # it interpolates
+    1.0
+    >>> _, info = build_predictor({**p, "method": "mixup_optimum_local"}, dist, X, y, None)
+    >>> info                    # the largest radius that keeps mixtures inside a pair
+    {'max_distance': 1.25}
+    """
     import overlapcal as oc
 
     method, k = p["method"], dist.n_classes
@@ -211,7 +326,68 @@ def _ground_truth(dist, p, rng) -> dict:
 # -- the calibration task ---------------------------------------------------------------------
 
 def run_calibration(cell: Cell) -> list[dict]:
-    """Sample, fit, recalibrate and evaluate one cell; one row per recalibration."""
+    """Sample, fit, recalibrate and evaluate one cell; one row per recalibration.
+
+    Parameters
+    ----------
+    cell : Cell
+        A cell of a ``"calibration"`` config; its parameters are completed with the task's
+        defaults (``TASKS["calibration"].defaults``).
+
+    Returns
+    -------
+    list of dict
+        One row per entry of ``recalibrations`` (``"none"``, ``"oracle"``, ``"fitted"``,
+        ``"paper_lbfgs"``), each with ``recalibration``, ``temperature``, the population
+        ``kl`` (``kl_stderr``, ``kl_method``, ``kl_top_label``, ``kl_runner_up``),
+        ``accuracy`` (``accuracy_stderr``), the test-set ``test_nll``, ``test_ece``,
+        ``test_ace``, ``test_ece_posterior``, ``test_accuracy``, ``fit_seconds``, the ground
+        truth (``conditional_entropy``, ``bayes_accuracy``, ``uniform_risk``,
+        ``corollary2_bound``, ``ground_truth_method``) and the method's ``info``. A
+        ``paper_lbfgs`` fit that steps to ``T <= 0`` gives a row with ``temperature`` NaN and
+        the reason in ``error``.
+
+    Raises
+    ------
+    RuntimeError
+        When a temperature fit other than ``paper_lbfgs`` fails.
+
+    Notes
+    -----
+    The data (training, validation and test samples) come from ``cell.data_rng()``, the
+    fitting method from ``cell.method_rng()``; every population functional of the cell uses
+    one evaluation seed drawn from the data stream (common random numbers). With ``eta`` the
+    true posterior and ``g_T = softmax(logits / T)`` (THEORY.md 2.1-2.2, 3, 4.3):
+
+    * ``kl = R(g_T) = E_X[KL(eta(X) || g_T(X))]``, an exact finite sum when the distribution
+      and the predictor are piecewise constant in 1-D (``kl_method = "exact"``), else Monte
+      Carlo on ``kl_samples`` points; ``kl_top_label + kl_runner_up = kl``;
+    * ``T`` is 1 (``none``), ``argmin_T R(g_T)`` (``oracle``), or the NLL minimiser on the
+      ``n_val`` validation points (``fitted``; ``paper_lbfgs``: the paper's fixed-step LBFGS);
+    * ``uniform_risk = log k - H(Y|X)`` and ``corollary2_bound = H_b(A*) + (1 - A*) log(k - 1)
+      - H(Y|X)``, the lower bound on ``min_T R(g_T)`` of every hard interpolator.
+
+    Examples
+    --------
+    >>> from overlapcal.experiments.config import config_from_dict, expand
+    >>> from overlapcal.experiments.tasks import run_calibration
+    >>> config = config_from_dict({
+    ...     "name": "demo", "task": "calibration", "seed": 0, "grid": {"n_classes": [2]},
+    ...     "fixed": {"method": "hard_interpolator", "overlap": 0.5, "n_val": 200,
+    ...               "n_test": 200, "kl_samples": 500}})
+    >>> rows = run_calibration(expand(config)[0])
+    >>> [(r["recalibration"], r["kl_method"], round(r["kl"], 3)) for r in rows]
+    [('none', 'exact', 3.403), ('oracle', 'exact', 0.216), ('fitted', 'exact', 0.217)]
+
+    With ``k = 2`` the interpolator's accuracy is the Bayes accuracy, so the oracle
+    temperature attains Corollary 2's bound exactly, far below the uniform predictor's risk:
+
+    >>> oracle = rows[1]
+    >>> oracle["accuracy"], round(oracle["corollary2_bound"], 4), round(oracle["uniform_risk"], 4)
+    (0.75, 0.2158, 0.3466)
+    >>> abs(oracle["kl"] - oracle["corollary2_bound"]) < 1e-9
+    True
+    """
     import overlapcal as oc
     from overlapcal import metrics
     from overlapcal._numerics import softmax
