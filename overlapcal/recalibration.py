@@ -59,6 +59,13 @@ _WARM_START_ELEMENTS = 2**22
 #: A plain Newton step on beta below this (relative) is the last one (see :func:`_newton`).
 _FINAL_STEP = 1e-8
 
+#: Logit magnitudes (largest row mean of ``max h - h``) outside this range are solved on
+#: ``h / s`` for a power of two ``s``: far from where ``h * h`` (the variance, the Newton
+#: Hessian) overflows (~1e154) or underflows, and ``2**+-100`` squared stays normal.
+_SAFE_MAGNITUDE = (2.0**-100, 2.0**100)
+#: The largest beta returned (a denormal separable margin would give beta = inf, T = 0).
+_MAX_BETA = float(np.finfo(np.float64).max)
+
 _METHODS = ("nll", "ece", "paper-lbfgs")
 
 
@@ -106,8 +113,11 @@ def _row_max(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def _prepare(logits, target, weight, *, allow_inf: bool) -> _Chunk:
-    """Shift by the row max (every TS quantity is invariant), mask ``-inf``, cache ``<t, h>``."""
+def _prepare(logits, target, weight, *, allow_inf: bool, inv_scale: float = 1.0) -> _Chunk:
+    """Shift by the row max (every TS quantity is invariant), mask ``-inf``, cache ``<t, h>``.
+
+    ``inv_scale`` (a power of two: exact) multiplies the shifted logits (see :func:`_solve`).
+    """
     logits = np.asarray(logits)
     if allow_inf:
         if np.isnan(logits).any() or np.isposinf(logits).any():
@@ -119,6 +129,8 @@ def _prepare(logits, target, weight, *, allow_inf: bool) -> _Chunk:
         raise ValueError("Every row of logits needs at least one finite entry. Got a row of -inf.")
     with np.errstate(invalid="ignore"):
         hs = np.subtract(logits, row_max[:, None], dtype=np.float64)
+    if inv_scale != 1.0:
+        hs *= inv_scale
     mask = None
     if allow_inf:
         finite = np.isfinite(hs)
@@ -159,6 +171,14 @@ class _Data:
         self.n_classes = n_classes
         self._cache = [] if cache else None
         self._allow_inf = allow_inf
+        self.scale = 1.0  # the chunks hold (h - max h) / scale
+
+    def rescale(self, scale: float) -> None:
+        """Make the chunks hold ``(h - max h) / scale`` (a power of two) from now on."""
+        if scale != self.scale:
+            self.scale = scale
+            if self._cache is not None:
+                self._cache.clear()
 
     @classmethod
     def from_arrays(cls, logits, target, weight, *, allow_inf=False, cache=False):
@@ -178,7 +198,8 @@ class _Data:
             yield from self._cache
             return
         for j in range(self.n_chunks):
-            chunk = _prepare(*self._make(j), allow_inf=self._allow_inf)
+            chunk = _prepare(*self._make(j), allow_inf=self._allow_inf,
+                             inv_scale=1.0 / self.scale)
             if self._cache is not None:
                 self._cache.append(chunk)
             yield chunk
@@ -201,13 +222,14 @@ class _Prepass:
     flat: bool  # every row constant on its finite classes: NLL(beta) constant
     separable: bool  # every target on its row's argmax set: NLL decreasing for all beta
     min_margin: float  # smallest gap between a row max and its next finite value
+    magnitude: float  # largest row mean of max h - h: the scale of the logits
 
 
 def _prepass(data: _Data) -> _Prepass:
     """Statistics that need no ``exp``: the special cases and the quadratic model at 0."""
     total = g0 = v0 = 0.0
     flat = separable = True
-    min_margin = math.inf
+    min_margin, magnitude = math.inf, 0.0
     for c in data.chunks():
         hs, mask, tdot, target, w = c
         active = None if w is None else w > 0
@@ -215,7 +237,9 @@ def _prepass(data: _Data) -> _Prepass:
         count = k if mask is None else mask.sum(axis=1)
         row_sum = np.einsum("ij->i", hs)  # einsum: much faster than sum(axis=1) for small k
         mean = row_sum / count
-        var = np.maximum(np.einsum("ij,ij->i", hs, hs) / count - mean * mean, 0.0)
+        magnitude = max(magnitude, float(-mean.min()))
+        with np.errstate(over="ignore", invalid="ignore"):  # |h| > 1e154: redone scaled
+            var = np.maximum(np.einsum("ij,ij->i", hs, hs) / count - mean * mean, 0.0)
         total += float(hs.shape[0]) if w is None else float(w.sum())
         g0 += _wsum(mean - tdot, w)
         v0 += _wsum(var, w)
@@ -236,7 +260,7 @@ def _prepass(data: _Data) -> _Prepass:
             part = hs if active is None else hs[active]
             below = np.where(part < 0.0, part, -np.inf).max(axis=1)
             min_margin = min(min_margin, float(-below[below > -np.inf].max()))
-    return _Prepass(total, g0 / total, v0 / total, flat, separable, min_margin)
+    return _Prepass(total, g0 / total, v0 / total, flat, separable, min_margin, magnitude)
 
 
 class _Eval(NamedTuple):
@@ -264,7 +288,8 @@ def _evaluate(data: _Data, beta: float, total_weight: float, *, hessian: bool = 
         if slope_at_zero:
             count = hs.shape[1] if mask is None else mask.sum(axis=1)
             g0 += _wsum(np.einsum("ij->i", hs) / count - tdot, w)
-        e = np.multiply(hs, beta)
+        with np.errstate(over="ignore"):  # -inf at a capped separable beta: exp gives 0
+            e = np.multiply(hs, beta)
         np.exp(e, out=e)
         if mask is not None:
             e *= mask
@@ -291,6 +316,8 @@ class _Solution:
     n_iter: int
     converged: bool
     status: str  # "converged", "flat", "separable", "uniform" or "max_iter"
+    scale: float = 1.0  # the power of two the logits were divided by while solving
+    capped: bool = False  # separable with beta capped at a finite value (denormal margin)
 
 
 def _default_rtol(n_classes: int) -> float:
@@ -299,7 +326,7 @@ def _default_rtol(n_classes: int) -> float:
 
 
 def _solve(data: _Data, *, rtol: float | None, max_iter: int, beta_start: float | None = None,
-           interior: bool = False):
+           interior: bool = False, scale: float | None = None):
     """Minimise the (weighted, soft-target) NLL over ``beta >= 0``; returns a :class:`_Solution`.
 
     Special cases are decided exactly from a prepass before any iteration: constant rows
@@ -317,33 +344,76 @@ def _solve(data: _Data, *, rtol: float | None, max_iter: int, beta_start: float 
     flat nor separable (the converged subsample of :meth:`TemperatureScaling.fit`), so neither
     is the whole: the prepass is skipped and ``NLL'(0)``, the only special case left, comes
     with the first evaluation (one pass over the data saved).
+
+    Logits of any magnitude: NLL is a function of ``beta h``, so the optimum for ``h / s`` is
+    ``s beta``. When the prepass finds the logits' magnitude (the largest row mean of
+    ``max h - h``) outside ``[2**-100, 2**100]``, where ``h * h`` in the variance and the
+    Hessian would overflow (above ~1e154) or lose precision, the prepass is redone and the
+    iteration run on ``h / s``, ``s`` the power of two nearest that magnitude (the division is
+    exact), and ``beta`` and ``NLL'`` are converted back; ``scale`` imposes ``s`` (the
+    subsample's, on the interior path). The separable bound is capped at a finite ``beta``
+    (``capped``: a denormal margin would give ``beta = inf``, ``T = 0`` and a NaN loss).
     """
+    start = beta_start if beta_start is not None and 0.0 < beta_start < math.inf else None
+    interior = interior and start is not None and data.total_weight is not None
+    pre = None
+    if scale is None:
+        pre = None if interior else _prepass(data)
+        scale = 1.0 if pre is None else _power_of_two(pre.magnitude)
+        if scale != 1.0:
+            pre = None  # moments of the unscaled logits (maybe overflowed): redone below
+    try:
+        data.rescale(scale)
+        if pre is None and not interior:
+            pre = _prepass(data)
+        sol = _solve_scaled(data, pre, rtol, max_iter, None if start is None else start * scale)
+    finally:
+        data.rescale(1.0)
+    return _Solution(sol.beta / scale, sol.loss, sol.grad * scale, sol.n_iter, sol.converged,
+                     sol.status, scale, sol.capped)
+
+
+def _power_of_two(magnitude: float) -> float:
+    """1, or the power of two nearest ``magnitude`` when that is outside ``_SAFE_MAGNITUDE``
+    (exponents clipped to +-1000, so ``1 / s`` and ``_MAX_BETA * s`` stay finite)."""
+    low, high = _SAFE_MAGNITUDE
+    if not magnitude > 0.0 or low <= magnitude <= high:  # 0: flat rows
+        return 1.0
+    exponent = math.frexp(magnitude)[1] if math.isfinite(magnitude) else 1024
+    return math.ldexp(1.0, min(max(exponent, -1000), 1000))
+
+
+def _solve_scaled(data: _Data, pre: _Prepass | None, rtol, max_iter, beta_start):
+    """:func:`_solve` on the data as they are (``pre`` None: the interior path)."""
     k = data.n_classes
     rtol = _default_rtol(k) if rtol is None else rtol
-    if interior and data.total_weight is not None and beta_start is not None and (
-            0.0 < beta_start < math.inf):
+    if pre is None:
         total = data.total_weight
         first, g0 = _evaluate(data, beta_start, total, slope_at_zero=True)
         if g0 >= 0.0:
             ev = _evaluate(data, 0.0, total, hessian=False)
             return _Solution(0.0, ev.loss, ev.grad, 0, True, "uniform")
         return _newton(data, beta_start, first, total, rtol, max_iter)
-    pre = _prepass(data)
     total = pre.total_weight
     special = None
+    capped = False
     if pre.flat:
         special = (1.0, "flat", True)
     elif pre.separable:
-        # NLL(beta) - inf NLL <= (k - 1) exp(-beta * min_margin) <= eps at this beta.
-        special = (math.log((k - 1) / _EPS) / pre.min_margin, "separable", False)
+        # NLL(beta) - inf NLL <= (k - 1) exp(-beta * min_margin) <= eps at this beta, capped
+        # where beta / scale would exceed _MAX_BETA (finite in scaled and original units)
+        bound = math.log((k - 1) / _EPS) / pre.min_margin
+        cap = _MAX_BETA * min(1.0, data.scale)
+        capped = bound > cap
+        special = (min(bound, cap), "separable", False)
     elif pre.g0 >= 0.0:
         special = (0.0, "uniform", True)
     if special is not None:
         beta, status, converged = special
         ev = _evaluate(data, beta, total, hessian=False)
-        return _Solution(beta, ev.loss, ev.grad, 0, converged, status)
+        return _Solution(beta, ev.loss, ev.grad, 0, converged, status, capped=capped)
 
-    if beta_start is not None and 0.0 < beta_start < math.inf:
+    if beta_start is not None:
         beta = beta_start
     else:  # the minimiser of the quadratic model at beta = 0
         beta = -pre.g0 / pre.v0 if pre.v0 > 0.0 else 1.0
@@ -404,7 +474,17 @@ def _newton(data: _Data, beta: float, first: _Eval | None, total: float, rtol: f
     return _Solution(beta, ev.loss, ev.grad, max_iter, False, "max_iter")
 
 
-def _warn_status(status: str, caller: str, temperature: float) -> None:
+def _warn_status(status: str, caller: str, temperature: float, *, capped: bool = False) -> None:
+    if status == "separable" and capped:
+        warnings.warn(
+            f"{caller}: every target lies on its row's largest logit (separable data) and the "
+            "smallest margin below a row's largest logit is so small (denormal) that the bound "
+            "on T of the documented rule is not representable (beta = 1/T would be inf). "
+            f"Returning T = {temperature:.6g}, where beta is capped at a finite value; the NLL "
+            "there is not within float64 eps of its infimum.",
+            CalibrationWarning, stacklevel=3,
+        )
+        return
     messages = {
         "flat": "the logits are constant within every row, so every temperature gives the same "
         "predictions; returning T = 1 by convention.",
@@ -602,6 +682,10 @@ class TemperatureScaling:
     (checked against Brent's method on an independent gradient); iterations also stop once a
     step is below ``4 eps beta``, the float64 resolution of ``beta``, and a plain Newton step
     below ``1e-8 beta`` that shrank 100-fold is taken as the last (its error is ~1e-16).
+    Logits of any magnitude are handled: the NLL depends on ``beta h`` only, and logits whose
+    typical size is outside ``[2**-100, 2**100]`` are solved as ``h / s`` for a power of two
+    ``s`` (exact), where ``h * h`` in the Hessian cannot overflow (fitted ``T / s`` is the same
+    to ~1e-12 for scales 1e-6 to 1e300).
 
     Boundary cases, decided exactly before iterating (each with a :class:`CalibrationWarning`):
 
@@ -609,7 +693,9 @@ class TemperatureScaling:
       ``beta`` towards ``inf NLL`` (0 without ties). The fit returns
       ``T = m / log((k - 1) / eps_64)``, ``m`` the smallest gap between a row's largest logit
       and its next value, the largest ``T`` at which ``NLL - inf NLL <= (k - 1) exp(-m/T)
-      <= eps_64``; ``converged_`` is False.
+      <= eps_64``; ``converged_`` is False. A margin so small (denormal) that this ``T``
+      would need ``beta = 1/T = inf`` gets ``beta`` capped at a finite value instead (and a
+      warning saying so).
     - *no better than uniform* (``NLL'(0) >= 0``): the optimum over ``T > 0`` is ``T = inf``;
       ``temperature_ = inf``, ``beta_ = 0`` and ``transform`` returns zeros, ``-inf`` kept
       (uniform probabilities over the finite classes).
@@ -723,12 +809,13 @@ class TemperatureScaling:
             if warm is not None and warm.status == "converged":
                 beta_start = warm.beta
         sol = _solve(data, rtol=tol, max_iter=max_iter, beta_start=beta_start,
-                     interior=beta_start is not None)
+                     interior=beta_start is not None,
+                     scale=warm.scale if beta_start is not None else None)
         self.n_classes_ = k
         self.status_ = sol.status
 
         if method == "nll":
-            _warn_status(sol.status, caller, _temperature(sol.beta))
+            _warn_status(sol.status, caller, _temperature(sol.beta), capped=sol.capped)
             self._set(sol.beta, sol.n_iter, sol.converged, sol.loss)
         elif method == "ece":
             self._fit_ece(data, sol, n_bins)

@@ -227,6 +227,50 @@ def test_extreme_logit_scales_and_temperatures(scale):
         assert ts.beta_ == pytest.approx(oracle_beta(z, y), rel=1e-10)
 
 
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_temperature_is_scale_equivariant_from_1e_minus_6_to_1e300(warm_start, monkeypatch):
+    """T(s h) = s T(h). Above ~1e154, h * h in the variance and the Hessian overflowed (NaN
+    start, NaN Newton steps: max_iter at T ~ 1); the solver now works on h / 2**j.
+
+    Tolerance: s h rounds every logit (1e-16 relative) and the fit stops at the default
+    gradient tolerance (T within ~1e-12 of the exact minimiser), so 1e-10 is a wide margin.
+    """
+    if warm_start:  # the subsample solve, then the full data from its optimum (and scale)
+        monkeypatch.setattr(R, "_WARM_START_ELEMENTS", 2**10)
+    rng = np.random.default_rng(8)
+    z, y = planted(6000, 5, 2.0, rng)
+    reference = fit_quiet(oc.TemperatureScaling(), z, y)
+    for scale in (1e-6, 1e-3, 1e3, 1e100, 1e154, 1e160, 1e200, 1e250, 1e300):
+        ts = fit_quiet(oc.TemperatureScaling(), z * scale, y)
+        assert ts.converged_ and ts.status_ == "converged"
+        assert ts.temperature_ / scale == pytest.approx(reference.temperature_, rel=1e-10)
+        assert ts.nll_ == pytest.approx(reference.nll_, rel=1e-12)
+        # soft targets and weights take the same path
+        w = np.linspace(0.5, 1.5, z.shape[0])
+        soft = fit_quiet(oc.TemperatureScaling(), z * scale, softmax(z / 2.0, axis=1), w)
+        assert soft.temperature_ / scale == pytest.approx(2.0, rel=1e-10)
+    assert reference.temperature_ == pytest.approx(2.0, rel=0.1)  # planted T0 = 2
+
+
+def test_denormal_separable_margin_gives_a_positive_temperature_and_finite_nll():
+    # separable, smallest margin 5e-324: the documented bound m / log((k - 1) / eps) is not
+    # representable (beta = inf gave T = 0.0 and nll_ = NaN); beta is capped at a finite value
+    z = np.array([[0.0, -5e-324], [0.0, -1.0], [-2.0, 0.0]])
+    y = np.array([0, 0, 1])
+    with pytest.warns(CalibrationWarning, match="not representable"):
+        ts = oc.TemperatureScaling().fit(z, y)
+    assert ts.status_ == "separable" and not ts.converged_
+    assert 0.0 < ts.temperature_ < 1e-300 and math.isfinite(ts.beta_)
+    # at that beta the first row is still a tie to float64 precision: log 2 of 3 rows, the
+    # others contribute exp(-beta) = 0
+    assert ts.nll_ == pytest.approx(math.log(2.0) / 3, rel=1e-12)
+    assert np.isfinite(ts.predict_proba(z)).all()
+    # the whole data at a denormal scale (every margin denormal): the same cap, no NaN
+    with pytest.warns(CalibrationWarning, match="not representable"):
+        tiny = oc.TemperatureScaling().fit(z[:1], y[:1])
+    assert tiny.temperature_ > 0 and tiny.nll_ == pytest.approx(math.log(2.0), rel=1e-12)
+
+
 @pytest.mark.parametrize("n, k", [(3000, 2), (40, 10_000)])
 def test_two_and_ten_thousand_classes(n, k):
     rng = np.random.default_rng(9)
