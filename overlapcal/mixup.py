@@ -981,7 +981,9 @@ _MC_MAX_DRAWS = 100
 
 @dataclass(frozen=True)
 class MonteCarloError:
-    """Error estimate of a Monte Carlo kernel prediction (:meth:`EmpiricalDMixupOptimum.monte_carlo_error`).
+    """Error estimate of a Monte Carlo kernel prediction.
+
+    Returned by :meth:`EmpiricalDMixupOptimum.monte_carlo_error`.
 
     Attributes
     ----------
@@ -1031,7 +1033,7 @@ def _distinct_rows(labels: np.ndarray) -> np.ndarray:
 
 
 def _affinely_independent(V: np.ndarray) -> np.ndarray:
-    """``(m, d+1, d)`` vertex sets: ``|det| > 1e-12 prod |x_r - x_0|`` (the exact method's rule)."""
+    """Vertex sets ``(m, d+1, d)``: ``|det| > 1e-12 prod |x_r - x_0|`` (the exact rule)."""
     ok = np.empty(V.shape[0], dtype=bool)
     step = max(1, _BLOCK // max(1, V.shape[1] * V.shape[2]))
     for start in range(0, V.shape[0], step):

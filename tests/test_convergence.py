@@ -4,8 +4,10 @@
   population Mixup optimum ``g_mix`` of Proposition 3 (:class:`~overlapcal.MixupOptimum`),
   and the gap shrinks as the training budget (samples, width, epochs) grows.
 * An ERM network that interpolates (training accuracy 1.0) is compared after oracle temperature
-  scaling with the hard interpolator fitted on the same sample, whose value is exact
-  (Proposition 1), and with Corollary 2's bound.
+  scaling with the population Mixup optimum (which TS calibrates: the network's KL stays well
+  above it) and with the hard interpolator fitted on the same sample, whose value is exact
+  (Proposition 1): the network is better than the hard interpolator, and the difference is
+  its runner-up part (Proposition 1b), which Corollary 2's bound assumes away.
 
 The gap between a network and ``g_mix`` is the mean total-variation distance
 ``(1/2) sum_c |g_c(x) - g_mix(x)_c|`` over a grid of ``pi_X``: the midpoints of ``m`` equal cells
@@ -151,15 +153,33 @@ def erm_versus_hard(k, seed):
     return out
 
 
-# "Near" means the same order of magnitude and never worse: hard / 4 <= net <= hard, for the
-# KL risk after oracle TS. Measured net / hard ratios (d = 8, 250 points per class, 3 seeds):
-# 0.52-0.58 (k = 2), 0.36-0.44 (k = 4), 0.43-0.49 (k = 8), 0.62 (k = 16). A network that
-# TS can calibrate falls below the band: at k = 4 the Mixup optimum (0.086) and a
-# non-interpolating 1-D ERM net (0.09) are below hard / 4 ~ 0.15. Why the net is lower than
-# the hard interpolator: its confidence varies with x (it is not a constant margin), and
-# (Proposition 1b) it keeps most of the runner-up information, putting its second-largest
-# probability on the pair partner; the hard interpolator spreads 1 - p evenly over k - 1 classes.
-NEAR_LOW, NEAR_HIGH = 0.25, 1.0
+# What is claimed for an interpolating ERM net after oracle TS, and the measurements behind
+# each threshold (d = 8, 250 points per class; k = 4 over seeds 0-7, k = 2, 8, 16 over 0-2):
+#
+# 1. TS does not make it calibrated: its KL stays above twice the Mixup optimum's (exact, the
+#    1-D distribution, whose posterior and H(Y|X) are those of the 8-D one; the noise axes
+#    carry no label information). Measured net / optimum 2.5-2.9 (k = 4; the net's KL 0.221 to
+#    0.251, sd ~0.01, so the factor 2 sits 5 sd below), 3.5-3.8 (k = 2), 3.9-4.5 (k = 8) and
+#    7.2-7.3 (k = 16).
+# 2. It is better than the hard interpolator of the same sample (net / hard 0.36-0.42 at k = 4,
+#    0.53-0.58, 0.42-0.49, 0.61-0.62 at k = 2, 8, 16; the gap 0.35-0.40 at k = 4 is ~80 times
+#    the sum of the two Monte Carlo standard errors, of which 10 are required), so Corollary 2,
+#    which bounds hard interpolators, does not bound it (net 0.22-0.25 against the bound 0.490
+#    at k = 4).
+# 3. What separates them is the runner-up part (Proposition 1b): the net keeps most of the
+#    information about which other class is plausible (runner-up part 0.022-0.042 against the
+#    hard interpolator's 0.33-0.35 at k = 4: below a third; below a half up to k = 16, measured
+#    0.34 there), and the runner-up difference is at least two thirds of the whole gap
+#    (measured 0.80-0.84 at k = 4; above 1 at k = 8 and 16, where the net's lower accuracy
+#    makes its top-label part the larger one). For k = 2 there is no runner-up part and the
+#    gap is in the top-label part: the net's confidence varies with x, the hard one's does not.
+MIXUP_FACTOR = 2.0
+RUNNER_UP_SHARE = 2.0 / 3.0
+
+
+def mixup_optimum_kl(k):
+    flat = oc.OverlappingUniform(k, overlap=0.5)
+    return oc.oracle_temperature(oc.MixupOptimum(flat, alpha=1.0), flat).kl
 
 
 def test_interpolating_erm_net_against_the_hard_interpolator():
@@ -176,27 +196,29 @@ def test_interpolating_erm_net_against_the_hard_interpolator():
     cor2 = prop1_value(r["A_star"], k, r["H"])
     assert hard.value >= cor2 - 4 * hard.stderr
 
-    # The trained interpolator is near the idealisation in the stated sense (measured 0.36).
-    assert NEAR_LOW * hard.value <= net.value <= NEAR_HIGH * hard.value, (net.value, hard.value)
-    # The difference is the runner-up part (Proposition 1b): measured 0.024 vs 0.337.
-    assert net.runner_up < hard.runner_up / 3, (net.runner_up, hard.runner_up)
-    # Hence Corollary 2, which holds for hard interpolators, does not bound a trained network:
-    # measured 0.221 against the bound 0.490 (and 0.22-0.27 over 3 seeds).
+    # 1. Far above what TS achieves for the Mixup optimum (measured 0.221 against 0.087).
+    mix = mixup_optimum_kl(k)
+    assert net.value > MIXUP_FACTOR * mix.value, (net.value, mix.value)
+    # 2. Below the hard interpolator, hence not bounded by Corollary 2 (measured 0.221 against
+    #    0.609 and the bound 0.490).
+    assert net.value < hard.value - 10 * (net.stderr + hard.stderr), (net.value, hard.value)
     assert net.value < cor2
-
-    # The band excludes a predictor that TS can calibrate: the Mixup optimum (exact, 1-D).
-    flat = oc.OverlappingUniform(k, overlap=0.5)
-    mix = oc.oracle_temperature(oc.MixupOptimum(flat, alpha=1.0), flat).kl
-    assert mix.value < NEAR_LOW * hard.value
+    # 3. The runner-up part separates them (measured 0.024 vs 0.337; share of the gap 0.80).
+    assert net.runner_up < hard.runner_up / 3, (net.runner_up, hard.runner_up)
+    share = (hard.runner_up - net.runner_up) / (hard.value - net.value)
+    assert share >= RUNNER_UP_SHARE, share
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("k", [2, 8, 16])
-def test_interpolating_erm_net_is_near_the_hard_interpolator_for_more_classes(k):
-    # Same statements at k = 2, 8, 16 (measured ratios 0.58, 0.49, 0.62 at seed 0).
+def test_interpolating_erm_net_against_the_hard_interpolator_for_more_classes(k):
+    # Same statements at k = 2, 8, 16 (measurements in the comment above).
     r = erm_versus_hard(k, seed=0)
     net, hard = r["net"], r["hard"]
-    assert NEAR_LOW * hard.value <= net.value <= NEAR_HIGH * hard.value, (net.value, hard.value)
     assert abs(hard.value - prop1_value(r["A_hard"], k, r["H"])) < 4 * 0.0025
+    assert net.value > MIXUP_FACTOR * mixup_optimum_kl(k).value
+    assert net.value < hard.value - 10 * (net.stderr + hard.stderr), (net.value, hard.value)
     if k > 2:  # for two classes there is no runner-up part
         assert net.runner_up < hard.runner_up / 2, (net.runner_up, hard.runner_up)
+        share = (hard.runner_up - net.runner_up) / (hard.value - net.value)
+        assert share >= RUNNER_UP_SHARE, share
