@@ -41,6 +41,8 @@ def param_error(name: str, caller: str, expected: str, got) -> ValueError:
 def _show(value) -> str:
     if isinstance(value, np.ndarray):
         return f"an array of shape {value.shape} and dtype {value.dtype}"
+    if isinstance(value, np.generic):  # 0.5, not np.float64(0.5)
+        value = value.item()
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -121,11 +123,47 @@ def _bounds(low, high, low_inclusive, high_inclusive) -> str:
     return ""
 
 
-def _to_numpy(array):
-    """Accept numpy arrays, array-likes and torch tensors (moved to CPU, never to another dtype)."""
-    if type(array).__module__.startswith("torch"):
-        array = array.detach().cpu().numpy()
-    return np.asarray(array)
+_EPS64 = float(np.finfo(np.float64).eps)
+
+
+def _is_tensor(array) -> bool:
+    return type(array).__module__.startswith("torch")
+
+
+def _to_numpy(array, name: str | None = None, caller: str | None = None):
+    """Accept numpy arrays, array-likes and torch tensors (moved to CPU).
+
+    Tensors keep their dtype, except bfloat16 (which numpy lacks): it becomes float32, exactly.
+    A ragged nested sequence is an error naming the parameter (when ``name`` is given).
+    """
+    if _is_tensor(array):
+        import torch
+
+        array = array.detach().cpu()
+        if array.dtype == torch.bfloat16:
+            array = array.to(torch.float32)
+        return array.numpy()
+    try:
+        return np.asarray(array)
+    except ValueError as exc:  # numpy: "... inhomogeneous shape ..."
+        where = f"The {name!r} parameter of {caller}" if name else "An array argument"
+        raise ValueError(
+            f"{where} must be a rectangular array (all rows of the same length). "
+            f"Got a ragged nested sequence instead ({exc})."
+        ) from exc
+
+
+def _input_eps(array) -> float:
+    """Machine epsilon of the input's own float dtype (numpy float16, torch float16 and
+    bfloat16 included), before any conversion; float64's for non-float input."""
+    if _is_tensor(array):
+        import torch
+
+        return float(torch.finfo(array.dtype).eps) if array.is_floating_point() else _EPS64
+    dtype = getattr(array, "dtype", None)
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        return float(np.finfo(dtype).eps)
+    return _EPS64
 
 
 def _all_finite(arr: np.ndarray) -> bool:
@@ -153,10 +191,11 @@ def check_array(
 ) -> np.ndarray:
     """Return a real floating array with ``ndim`` dimensions and (optionally) only finite values.
 
-    float32 stays float32 (when ``keep_float32``); integer and float64 input becomes float64.
-    Complex, object, string and boolean arrays are errors.
+    float32 stays float32 and half precision (float16, torch bfloat16) becomes float32 (when
+    ``keep_float32``); integer and float64 input becomes float64. Complex, object, string and
+    boolean arrays and ragged nested sequences are errors.
     """
-    arr = _to_numpy(array)
+    arr = _to_numpy(array, name, caller)
     if arr.dtype.kind not in "iuf":
         raise param_error(name, caller, "an array of real numbers", arr)
     if arr.ndim != ndim:
@@ -174,6 +213,8 @@ def check_array(
         )
     if arr.dtype == np.float32 and keep_float32:
         pass
+    elif arr.dtype == np.float16 and keep_float32:
+        arr = arr.astype(np.float32)  # exact
     elif arr.dtype != np.float64:
         arr = arr.astype(np.float64)
     if finite and not _all_finite(arr):
@@ -205,7 +246,7 @@ def check_labels(labels, n_classes: int | None, caller: str, *, n_samples: int |
     Float arrays holding whole numbers are rejected: a float label usually means probabilities
     were passed where labels belong.
     """
-    arr = _to_numpy(labels)
+    arr = _to_numpy(labels, name, caller)
     if arr.dtype.kind not in "iu":
         raise param_error(name, caller, "an array of integer class labels", arr)
     if arr.ndim != 1:
@@ -242,8 +283,11 @@ def check_probs(probs, caller: str, *, name: str = "probs", n_classes: int | Non
 
     The row-sum tolerance is dtype-aware (:func:`probability_tolerance`) and scales with the
     number of classes (``tol * max(1, k / 100)``), since summing k float32 numbers accumulates
-    rounding.
+    rounding. The dtype is the input's own: half-precision probabilities (numpy float16, torch
+    float16 or bfloat16) are returned as float32 but checked with their own tolerance
+    (``sqrt(eps)``: 0.031 for float16, 0.088 for bfloat16).
     """
+    eps = _input_eps(probs)
     probs = check_array(probs, name, caller, ndim=2)
     k = probs.shape[1]
     if k < 2 and not allow_k1:
@@ -263,12 +307,12 @@ def check_probs(probs, caller: str, *, name: str = "probs", n_classes: int | Non
             f"Got {probs[where]} at index {tuple(int(i) for i in where)} instead."
         )
     sums = probs.sum(axis=1, dtype=np.float64)
-    tol = probability_tolerance(probs.dtype) * max(1.0, k / 100)
+    tol = max(probability_tolerance(probs.dtype), math.sqrt(eps)) * max(1.0, k / 100)
     worst = int(np.argmax(np.abs(sums - 1.0)))
     if abs(sums[worst] - 1.0) > tol:
         raise ValueError(
             f"The {name!r} parameter of {caller} must have rows summing to 1 (tolerance {tol:.1e}). "
-            f"Got row {worst} summing to {sums[worst]!r} instead."
+            f"Got row {worst} summing to {float(sums[worst])!r} instead."
         )
     return probs
 

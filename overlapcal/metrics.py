@@ -58,6 +58,7 @@ bins of :func:`ece`), :func:`classwise_reliability_curves` (one per class, the b
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,6 +66,8 @@ from scipy.special import rel_entr, xlogy
 
 from ._numerics import kl_rows
 from ._validation import (
+    _input_eps,
+    _is_tensor,
     _to_numpy,
     check_int,
     check_labels,
@@ -108,6 +111,8 @@ _CHUNK_BYTES = 1 << 20
 #: Bytes of the column-major block copied at once by quantile classwise binning.
 _BLOCK_BYTES = 1 << 25
 
+_EPS32 = float(np.finfo(np.float32).eps)
+
 _BINNINGS = ("uniform", "quantile")
 _NORMS = ("l1", "l2", "max")
 _REDUCTIONS = ("mean", "none")
@@ -118,21 +123,32 @@ _REDUCTIONS = ("mean", "none")
 # --------------------------------------------------------------------------------------------
 
 
+#: Arrays made by :func:`_prob_array` from half-precision input (numpy float16, torch float16
+#: or bfloat16) and validated in full there with the half-precision tolerance: their float32
+#: copies would fail a :class:`_Screen` (float32 tolerance), which has nothing left to check.
+_VALIDATED = weakref.WeakValueDictionary()
+
+
 def _prob_array(probs, caller: str, name: str) -> np.ndarray:
     """``probs`` as a float32/float64 ndarray with at least one row and two columns.
 
-    Anything else (wrong ndim, empty, one column, integer or other dtypes) goes through
-    :func:`check_probs`, which raises the standard error or converts and fully validates.
-    Finite, non-negative, normalised values are checked chunk by chunk by :class:`_Screen`.
+    Anything else (wrong ndim, empty, one column, integer, half-precision or other dtypes) goes
+    through :func:`check_probs`, which raises the standard error or converts and fully
+    validates. Finite, non-negative, normalised values are checked chunk by chunk by
+    :class:`_Screen`.
     """
-    arr = _to_numpy(probs)
+    arr = _to_numpy(probs, name, caller)
+    half = _input_eps(probs) > _EPS32
     if (
-        arr.dtype not in (np.float32, np.float64)
+        half
+        or arr.dtype not in (np.float32, np.float64)
         or arr.ndim != 2
         or arr.shape[0] == 0
         or arr.shape[1] < 2
     ):
-        arr = check_probs(arr, caller, name=name)
+        arr = check_probs(probs, caller, name=name)
+        if half:
+            _VALIDATED[id(arr)] = arr
     return arr
 
 
@@ -153,7 +169,7 @@ class _Screen:
         self.name = name
         k = array.shape[1]
         self.tol = 0.5 * probability_tolerance(array.dtype) * max(1.0, k / 100)
-        self.deferred = False
+        self.deferred = _VALIDATED.get(id(array)) is array  # half precision: checked in full
 
     def __call__(self, chunk: np.ndarray) -> None:
         if self.deferred:
@@ -1486,7 +1502,7 @@ def _bootstrap(metric, probs, labels, posterior, n_bootstrap, confidence, rng, k
             for b in range(n_bootstrap):
                 samples[b] = values[rng.integers(0, n, size=n)].mean()
     else:
-        P = _to_numpy(probs)
+        P = probs if _is_tensor(probs) else _to_numpy(probs)  # half-precision tensors stay so
         given = {}
         if labels is not None:
             given["labels"] = _to_numpy(labels)

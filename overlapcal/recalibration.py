@@ -507,9 +507,9 @@ def _warn_status(status: str, caller: str, temperature: float, *, capped: bool =
 
 def _check_targets(y, n: int, k: int, caller: str) -> np.ndarray:
     """Int labels (n,) in [0, k), or soft targets (n, k) with rows on the simplex (float64)."""
-    arr = _to_numpy(y)
-    if arr.ndim == 2:
-        arr = check_probs(arr, caller, name="y", n_classes=k).astype(np.float64, copy=False)
+    arr = _to_numpy(y, "y", caller)
+    if arr.ndim == 2:  # the input itself: its own dtype sets the tolerance (half precision)
+        arr = check_probs(y, caller, name="y", n_classes=k).astype(np.float64, copy=False)
         if arr.shape[0] != n:
             raise ValueError(
                 f"The 'y' parameter of {caller} must have one row per sample ({n}). "
@@ -531,7 +531,7 @@ def _check_sample_weight(sample_weight, n: int, caller: str) -> np.ndarray | Non
     if w.min() < 0 or not w.sum() > 0:
         raise param_error(
             "sample_weight", caller, "non-negative with a positive sum",
-            f"min {w.min()!r} and sum {w.sum()!r}",
+            f"min {float(w.min())!r} and sum {float(w.sum())!r}",
         )
     return w
 

@@ -640,6 +640,58 @@ def test_torch_tensors_are_accepted():
     assert M.nll(tp, ty) == M.nll(probs, labels)
 
 
+def test_half_precision_probabilities_are_checked_with_their_own_tolerance():
+    # A float16 softmax has row sums off by up to ~k * 2**-11 / 2; it was rejected with the
+    # float64 tolerance 1.5e-8 (check_array had cast it to float64 first). Now it is checked
+    # with float16's sqrt(eps) = 0.031 and computed on its exact values in float32.
+    probs, labels = make_data(400, 10, seed=72)
+    p16 = probs.astype(np.float16)
+    assert np.abs(p16.astype(np.float64).sum(axis=1) - 1).max() > 1e-4  # beyond float32's
+    inputs = [p16]
+    torch = None
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is in the test environment
+        pass
+    if torch is not None:
+        inputs += [torch.from_numpy(p16), torch.from_numpy(probs).to(torch.bfloat16)]
+    for P in inputs:
+        values = P if isinstance(P, np.ndarray) else P.float().numpy()  # exact in float32
+        conf, target = loop_top_label(values, labels)
+        # loop oracle on the same (exactly representable) values: RTOL as everywhere here
+        assert M.ece(P, labels) == pytest.approx(loop_binned(conf, target), rel=RTOL)
+        assert M.classwise_ece(P, labels, binning="quantile") == pytest.approx(
+            loop_classwise(values, labels, binning="quantile"), rel=RTOL)
+        picked = values[np.arange(400), labels].astype(np.float64)
+        assert M.nll(P, labels) == pytest.approx(-np.log(picked).mean(), rel=RTOL)
+        assert M.kl_to_posterior(P, P) == 0.0
+        res = M.ece(P, labels, n_bootstrap=5, rng=0)  # resampling a half-precision input
+        assert res.value == M.ece(P, labels)
+        cw = M.classwise_ece(P, labels, n_bootstrap=3, rng=0)  # re-run on resampled copies
+        assert np.isfinite(cw.samples).all()
+    # unnormalised beyond the float16 tolerance: still an error, naming the tolerance
+    bad = np.array([[0.5, 0.6]], dtype=np.float16)
+    with pytest.raises(ValueError, match=r"'probs' parameter of expected_calibration_error "
+                                         r"must have rows summing to 1 \(tolerance 3.1e-02\)\. "
+                                         r"Got row 0 summing to 1.1000\d* instead"):
+        M.ece(bad, np.array([0]))
+    with pytest.raises(ValueError, match=r"'posterior' parameter of brier_score must have rows"):
+        M.brier(p16, posterior=np.tile(bad, (400, 5)))
+
+
+def test_ragged_nested_lists_name_the_parameter():
+    ragged = [[0.5, 0.5], [1.0]]
+    with pytest.raises(ValueError, match="The 'probs' parameter of expected_calibration_error "
+                                         "must be a rectangular array"):
+        M.ece(ragged, [0, 1])
+    with pytest.raises(ValueError, match="The 'posterior' parameter of kl_to_posterior must be "
+                                         "a rectangular array"):
+        M.kl_to_posterior([[0.5, 0.5], [0.5, 0.5]], ragged)
+    with pytest.raises(ValueError, match="The 'probs' parameter of negative_log_likelihood must "
+                                         "be a rectangular array"):
+        M.nll(ragged, [0, 1], from_logits=True)
+
+
 def test_aliases_are_the_same_objects():
     assert M.ece is M.expected_calibration_error
     assert M.mce is M.maximum_calibration_error

@@ -652,7 +652,8 @@ def test_fit_errors(kwargs, logits, y, match):
 @pytest.mark.parametrize(
     "weight, match",
     [
-        (np.array([1.0, -1.0, 1.0]), "non-negative with a positive sum"),
+        (np.array([1.0, -1.0, 1.0]), "non-negative with a positive sum. Got 'min -1.0 and "
+                                     "sum 1.0' instead"),  # plain floats, not np.float64(...)
         (np.zeros(3), "non-negative with a positive sum"),
         (np.ones(2), "one weight per sample \\(3\\)"),
         (np.array([1.0, np.nan, 1.0]), "only finite values"),
@@ -662,6 +663,24 @@ def test_sample_weight_errors(weight, match):
     for estimator in (oc.TemperatureScaling(), oc.VectorScaling(), oc.HistogramBinning()):
         with pytest.raises(ValueError, match=match):
             estimator.fit(Z, Y, sample_weight=weight)
+
+
+def test_half_precision_logits_and_soft_targets():
+    # float16 / bfloat16 soft targets have row sums off by ~1e-3: accepted with their own
+    # tolerance (they were rejected with float64's 1.5e-8); logits become float32, exactly
+    rng = np.random.default_rng(16)
+    z, _ = planted(2000, 4, 1.0, rng)
+    soft = softmax(z / 2.0, axis=1)
+    z16, soft16 = z.astype(np.float16), soft.astype(np.float16)
+    ts = fit_quiet(oc.TemperatureScaling(), z16, soft16)
+    # the solver on the same values in float64, without validation (identical arithmetic)
+    data = R._Data.from_arrays(z16.astype(np.float64), soft16.astype(np.float64), None)
+    assert ts.beta_ == R._solve(data, rtol=None, max_iter=100).beta
+    assert ts.transform(z16).dtype == np.float32
+    torch = pytest.importorskip("torch")
+    bf = fit_quiet(oc.TemperatureScaling(), torch.from_numpy(z).to(torch.bfloat16),
+                   torch.from_numpy(soft).to(torch.bfloat16))
+    assert bf.temperature_ == pytest.approx(2.0, rel=0.05)  # bfloat16 keeps ~3 digits
 
 
 @pytest.mark.parametrize(
