@@ -4,7 +4,7 @@
 
 Tables
 ------
-1. Gaussian mixtures, orthogonal means (``d = k``, separation 3): the factorised ``O(n k Q)``
+1. Gaussian mixtures, orthogonal means (``d = k``, separation 3): the factorised ``O(n k (Q + d))``
    path for equidistant means against the general ``O(n k^2 Q)`` pair sum, at ``k = 100`` and
    ``k = 1000`` with the default ``Q = 128`` nodes. The general path is timed on fewer points
    (it is the same computation per point); the table gives ms per point, the speed-up and the
@@ -78,7 +78,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes (about 30 s)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    print("Gaussian mixtures: factorised O(n k Q) vs general O(n k^2 Q), Q = 128\n")
+    print("Gaussian mixtures: factorised O(n k (Q + d)) vs general O(n k^2 Q), Q = 128\n")
     gaussian_table(args.quick, args.repeats)
     print("\nOverlapping uniform groups: predict_proba on 300 inputs\n")
     uniform_table(args.quick, args.repeats)

@@ -36,6 +36,7 @@ _EXPORTS = {
     "EmpiricalMixupOptimum": "mixup",
     "EmpiricalDMixupOptimum": "mixup",
     "MixupAtoms": "mixup",
+    "MonteCarloError": "mixup",
 }
 _SUBMODULES = {"metrics", "distributions", "predictors", "estimate", "plotting", "nets",
                "recalibration", "population", "interpolators",
