@@ -1000,6 +1000,8 @@ class VectorScaling:
     b = 0`` (the identity). Since ``sum_c db_c = 0``, iterates keep ``sum_c b_c = 0``. Unlike
     temperature scaling, vector scaling can change the argmax. On separable data the scales
     grow without bound and ``converged_`` may be False (with a :class:`CalibrationWarning`).
+    Logits must be finite (unlike :class:`TemperatureScaling`, no ``-inf`` for impossible
+    classes: a negative or zero scale would turn it into ``+inf`` or NaN).
 
     Examples
     --------
@@ -1033,7 +1035,9 @@ class VectorScaling:
         Raises
         ------
         ValueError
-            As :meth:`TemperatureScaling.fit` (and for bad ``max_iter`` / ``tol``).
+            As :meth:`TemperatureScaling.fit` (and for bad ``max_iter`` / ``tol``), except that
+            the logits must be finite: ``-inf`` is an error here, since ``w_c h_c`` is not
+            ``-inf`` for every ``w_c`` (``+inf`` for ``w_c < 0``, NaN for ``w_c = 0``).
 
         Warns
         -----
@@ -1147,7 +1151,12 @@ class HistogramBinning:
     probabilities are piecewise constant in the confidence; with top-label binning the argmax
     may change when a bin's accuracy falls below another class's share, and rows whose
     one-vs-rest values are all 0 become uniform. Soft targets replace the 0/1 outcomes by
-    probabilities. ``transform`` returns ``log`` of the calibrated probabilities (``-inf``
+    probabilities.
+
+    Logits of ``-inf`` (impossible classes, as :meth:`TemperatureScaling.fit` accepts) keep
+    probability 0: they are not binned in one-vs-rest mode, never receive the remaining mass,
+    and a row with a single possible class keeps probability 1 on it (and is left out of the
+    top-label bins). ``transform`` returns ``log`` of the calibrated probabilities (``-inf``
     where they are 0), so ``softmax(transform(h)) = predict_proba(h)``.
 
     Examples
@@ -1182,23 +1191,27 @@ class HistogramBinning:
         Raises
         ------
         ValueError
-            For bad ``n_bins`` / ``mode`` and the input errors of :meth:`TemperatureScaling.fit`.
+            For bad ``n_bins`` / ``mode`` and the input errors of :meth:`TemperatureScaling.fit`
+            (``-inf`` logits accepted likewise), except that a label on a class with logit
+            ``-inf`` is not an error here: it counts as a wrong top-label prediction.
         """
         caller = "HistogramBinning.fit"
         n_bins = check_int(self.n_bins, "n_bins", caller, low=1)
         mode = check_option(self.mode, "mode", caller, ("top-label", "one-vs-rest"))
-        logits = check_logits(logits, caller)
+        logits = check_logits(logits, caller, allow_neg_inf=True)
         n, k = logits.shape
         target = _check_targets(y, n, k, caller)
         weight = _check_sample_weight(sample_weight, n, caller)
         w = np.ones(n) if weight is None else weight
         probs = softmax(logits.astype(np.float64))
+        possible = np.isfinite(logits)  # -inf: an impossible class, probability 0 throughout
         edges = _bin_edges(n_bins)
         rows = np.arange(n)
         if mode == "top-label":
             yhat = probs.argmax(axis=1)
             outcome = (yhat == target).astype(float) if target.ndim == 1 else target[rows, yhat]
             idx = _bin_index(probs[rows, yhat], edges)
+            w = np.where(possible.sum(axis=1) > 1, w, 0.0)  # one possible class: always 1
             mass = np.bincount(idx, weights=w, minlength=n_bins)
             hits = np.bincount(idx, weights=w * outcome, minlength=n_bins)
         else:
@@ -1208,8 +1221,9 @@ class HistogramBinning:
             else:
                 onehot = target
             idx = _bin_index(probs, edges) + n_bins * np.arange(k)  # (n, k): class-major bins
-            mass = np.bincount(idx.ravel(), weights=np.repeat(w, k), minlength=n_bins * k)
-            hits = np.bincount(idx.ravel(), weights=(onehot * w[:, None]).ravel(),
+            cell = np.where(possible, w[:, None], 0.0)  # impossible entries are not binned
+            mass = np.bincount(idx.ravel(), weights=cell.ravel(), minlength=n_bins * k)
+            hits = np.bincount(idx.ravel(), weights=(onehot * cell).ravel(),
                                minlength=n_bins * k)
             mass, hits = mass.reshape(k, n_bins), hits.reshape(k, n_bins)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -1229,34 +1243,41 @@ class HistogramBinning:
         RuntimeError
             If called before ``fit``.
         ValueError
-            For logits that are not finite 2-D with ``n_classes_`` columns.
+            For logits that are not 2-D with ``n_classes_`` columns, or that hold NaN, ``+inf``
+            or a row of ``-inf``.
         """
         _check_fitted(self, "bin_values_", "predict_proba")
-        logits = check_logits(logits, "HistogramBinning.predict_proba", n_classes=self.n_classes_)
+        logits = check_logits(logits, "HistogramBinning.predict_proba", n_classes=self.n_classes_,
+                              allow_neg_inf=True)
         probs = softmax(logits.astype(np.float64))
+        possible = np.isfinite(logits)
         n, k = probs.shape
         rows = np.arange(n)
         edges, values = self.bin_edges_, self.bin_values_
         if self.mode_ == "top-label":
             yhat = probs.argmax(axis=1)
             conf = probs[rows, yhat]
+            others = possible.sum(axis=1) - 1  # other possible classes
             new = values[_bin_index(conf, edges)]
             new = np.where(np.isnan(new), conf, new)
+            new = np.where(others > 0, new, 1.0)  # the only possible class keeps 1
             rest = 1.0 - conf
             with np.errstate(invalid="ignore", divide="ignore"):
+                even = np.where(possible, ((1.0 - new) / np.maximum(others, 1))[:, None], 0.0)
                 scaled = np.where(
                     rest[:, None] > 0,
                     probs * ((1.0 - new) / np.where(rest > 0, rest, 1.0))[:, None],
-                    ((1.0 - new) / (k - 1))[:, None],
+                    even,
                 )
             scaled[rows, yhat] = new
             out = scaled
         else:
             idx = _bin_index(probs, edges)
             new = values[np.arange(k)[None, :], idx]
-            out = np.where(np.isnan(new), probs, new)
+            out = np.where(possible, np.where(np.isnan(new), probs, new), 0.0)
             sums = out.sum(axis=1, keepdims=True)
-            out = np.where(sums > 0, out / np.where(sums > 0, sums, 1.0), 1.0 / k)
+            uniform = possible / possible.sum(axis=1, keepdims=True)
+            out = np.where(sums > 0, out / np.where(sums > 0, sums, 1.0), uniform)
         return out.astype(logits.dtype)
 
     def transform(self, logits) -> np.ndarray:

@@ -604,6 +604,36 @@ def test_histogram_binning_matches_a_brute_force_loop(mode):
     np.testing.assert_allclose(softmax(hb.transform(z_new), axis=1), out, rtol=1e-12)
 
 
+@pytest.mark.parametrize("mode", ["top-label", "one-vs-rest"])
+def test_histogram_binning_minus_inf_logits_keep_probability_zero(mode):
+    # Oracle: a class whose logit is -inf in every row has probability 0 in every softmax, so
+    # the fit and the predictions on the other columns must be those without it (the same
+    # float64 arithmetic on the same numbers: exactly), with probability 0 in its column.
+    rng = np.random.default_rng(22)
+    z = 2.0 * rng.standard_normal((300, 3))
+    y = np.argmax(z + rng.gumbel(size=z.shape), axis=1)
+    impossible = np.full((300, 1), -np.inf)
+    a = oc.HistogramBinning(n_bins=6, mode=mode).fit(z, y)
+    b = oc.HistogramBinning(n_bins=6, mode=mode).fit(np.hstack([z, impossible]), y)
+    z_new = 2.0 * rng.standard_normal((40, 3))
+    pa = a.predict_proba(z_new)
+    pb = b.predict_proba(np.hstack([z_new, impossible[:40]]))
+    np.testing.assert_array_equal(pb[:, :3], pa)
+    assert np.all(pb[:, 3] == 0.0)
+    if mode == "one-vs-rest":
+        np.testing.assert_array_equal(b.bin_values_[:3], a.bin_values_)
+        assert b.bin_weights_[3].sum() == 0  # impossible entries are not binned
+    else:
+        np.testing.assert_array_equal(b.bin_values_, a.bin_values_)
+    # a row with one possible class keeps probability 1 there; -inf never gets mass, also
+    # where the top confidence rounds to 1 (the rest was shared evenly over all k - 1 classes)
+    rows = np.array([[0.0, -np.inf, -np.inf, -np.inf], [800.0, 0.0, -np.inf, 1.0]])
+    out = b.predict_proba(rows)
+    np.testing.assert_array_equal(out[0], [1.0, 0.0, 0.0, 0.0])
+    assert out[1, 2] == 0.0 and out[1].sum() == pytest.approx(1.0, rel=1e-15)
+    assert np.isneginf(b.transform(rows)[0, 1:]).all()
+
+
 def test_histogram_binning_top_label_is_calibrated_in_sample():
     """After top-label binning, each bin's confidence equals its accuracy: zero ECE in sample."""
     rng = np.random.default_rng(22)
