@@ -532,3 +532,45 @@ def test_tempered_logits_are_the_plain_quotient_up_to_a_row_constant():
     X = np.arange(5.0)[:, None]
     shift = scaled.logits(X) - rows / 2.5
     assert np.allclose(shift, shift[:, :1], atol=1e-12)  # a per-row constant, same softmax
+
+
+def test_monte_carlo_stderr_is_the_sample_standard_deviation_over_root_n(monkeypatch):
+    """The Monte Carlo standard error is std(KL_i, ddof=1) / sqrt(n) of the per-point values
+    (not only within 4 of itself of the truth: an inflated stderr would pass that test).
+
+    The design is rebuilt here from its documented seeding (rng -> 4 integers -> a
+    SeedSequence spawning one child per chunk of 2**20 // max(k, d) draws; the chunk size is
+    shrunk to get 5 chunks), and the per-point KL computed independently by
+    metrics.kl_to_posterior on the predictor's logits, -inf for impossible classes included.
+    Tolerances: the values are the same float64 KL up to rounding (1e-12 relative on the
+    mean); population_kl accumulates sums of squares in one pass, var = (S2/n - mean^2) n/(n-1),
+    whose cancellation costs ~eps (1 + mean^2 / var) ~ 1e-15 here, so 1e-9 on the stderr is
+    tight (an error of the form sqrt(2) or n vs n - 1 is 1e-4 and more).
+    """
+    from overlapcal import metrics
+    from overlapcal import population as P
+
+    monkeypatch.setattr(P, "_CHUNK_ELEMENTS", 4000)
+    # posteriors with zeros (the Bayes logits are -inf there) and unequal non-zero entries, so
+    # that the tempered Bayes predictor has a KL risk varying from interval to interval
+    dist = Steps([0.0, 1.0, 2.0], [1.0, 2.0, 2.5], [0.4, 0.4, 0.4],
+                 [[0.7, 0.3, 0.0, 0.0], [0.2, 0.5, 0.3, 0.0], [0.1, 0.1, 0.1, 0.7]])
+    pred = oc.TemperatureScaled(oc.BayesPredictor(dist), 2.0)
+    n, seed = 5000, 7
+    mc = oc.population_kl(pred, dist, method="monte-carlo", n_samples=n, rng=seed)
+
+    rows = 4000 // max(dist.n_classes, dist.n_features)
+    sizes = [min(rows, n - s) for s in range(0, n, rows)]
+    base = np.random.SeedSequence(np.random.default_rng(seed).integers(0, 2**63, size=4))
+    kl = []
+    for size, child in zip(sizes, base.spawn(len(sizes)), strict=True):
+        X, _ = dist.sample(size, rng=np.random.default_rng(child))
+        logits = pred.logits(X)
+        assert np.isneginf(logits).any()  # impossible classes in this design
+        kl.append(metrics.kl_to_posterior(logits, dist.posterior(X), from_logits=True,
+                                          reduction="none"))
+    kl = np.concatenate(kl)
+    assert len(sizes) == 5 and kl.size == n == mc.n_samples
+    assert mc.value == pytest.approx(kl.mean(), rel=1e-12)
+    assert mc.stderr == pytest.approx(kl.std(ddof=1) / math.sqrt(n), rel=1e-9)
+    assert mc.stderr > 0
