@@ -164,20 +164,47 @@ def _bar_extents(curve):
     return left, right
 
 
-def _top_strip(ax, values, height=0.2):
+#: The strips a diagram stacks on top of its axes, by the attribute that stores them.
+_STRIPS = ("count_axis", "density_axis")
+
+
+def _top_strip(ax, attribute, values, height=0.2):
     """A short axis stacked on top of ``ax`` (same x range), for counts or densities.
 
-    Its y axis has one labelled tick, at the largest value, formatted by the caller.
+    Stored as ``ax.<attribute>`` and made once: a second model drawn on ``ax`` reuses it, its
+    y range growing to the larger maximum (``strip.top``); a strip of the other kind goes above
+    it. Returns ``(strip, reused)``. Its y axis has one labelled tick, at the largest value,
+    formatted by the caller.
     """
-    strip = ax.inset_axes([0.0, 1.03, 1.0, height], sharex=ax)
-    strip.tick_params(axis="x", labelbottom=False, length=2)
-    strip.tick_params(axis="y", labelsize=7, length=2, pad=1)
-    for side in ("top", "right"):
-        strip.spines[side].set_visible(False)
-    top = float(np.max(values)) if np.size(values) else 1.0
-    strip.set_ylim(0.0, top * 1.08 if top > 0 else 1.0)
-    strip.set_yticks([0.0, top])
-    return strip
+    strip = getattr(ax, attribute, None)
+    reused = strip is not None
+    if not reused:
+        below = sum(hasattr(ax, name) for name in _STRIPS)
+        strip = ax.inset_axes([0.0, 1.03 + below * (height + 0.03), 1.0, height], sharex=ax)
+        strip.tick_params(axis="x", labelbottom=False, length=2)
+        strip.tick_params(axis="y", labelsize=7, length=2, pad=1)
+        for side in ("top", "right"):
+            strip.spines[side].set_visible(False)
+        strip.top = 0.0
+        setattr(ax, attribute, strip)
+    strip.top = max(strip.top, float(np.max(values)) if np.size(values) else 1.0)
+    strip.set_ylim(0.0, strip.top * 1.08 if strip.top > 0 else 1.0)
+    strip.set_yticks([0.0, strip.top])
+    return strip, reused
+
+
+def _legend(ax, handles):
+    """The legend of ``ax``: the entries of its current legend (an earlier model drawn on the
+    same axes) followed by ``handles``, each label once."""
+    entries = {}
+    old = ax.get_legend()
+    if old is not None:
+        for handle, text in zip(old.legend_handles, old.get_texts(), strict=True):
+            entries.setdefault(text.get_text(), handle)
+    for handle in handles:
+        entries.setdefault(handle.get_label(), handle)
+    ax.legend(list(entries.values()), list(entries), loc="upper left", fontsize=_LEGEND_SIZE,
+              frameon=False, handlelength=1.6)
 
 
 def _draw_binned(curve, ax, *, show_counts, show_gap, label, color, legend):
@@ -208,21 +235,19 @@ def _draw_binned(curve, ax, *, show_counts, show_gap, label, color, legend):
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if legend:
-        ax.legend(handles=handles, loc="upper left", fontsize=_LEGEND_SIZE, frameon=False,
-                  handlelength=1.6)
+        _legend(ax, handles)
     if show_counts:
         share = curve.count[ok] / curve.n_samples
         if curve.binning == "uniform":  # equal widths: the share of samples per bin
-            height, top_label, name = share, f"{share.max():.0%}", "share"
+            height, name = share, "share"
         else:  # equal shares: a histogram density (share per unit of confidence) is informative
-            height = share / width
-            top_label, name = f"{height.max():.3g}", "density"
-        strip = _top_strip(ax, height)
-        strip.bar(left[ok], height, width=width, align="edge", color="0.55",
-                  edgecolor="white", linewidth=0.4)
-        strip.set_yticklabels(["0", top_label])
+            height, name = share / width, "density"
+        strip, reused = _top_strip(ax, "count_axis", height)
+        # a second model on the same strip: its own colour, translucent over the first
+        strip.bar(left[ok], height, width=width, align="edge", color=color if reused else "0.55",
+                  alpha=0.5 if reused else 1.0, edgecolor="white", linewidth=0.4)
+        strip.set_yticklabels(["0", f"{strip.top:.0%}" if name == "share" else f"{strip.top:.3g}"])
         strip.set_ylabel(name, fontsize=7, labelpad=1)
-        ax.count_axis = strip
     return handles
 
 
@@ -239,12 +264,15 @@ def reliability_diagram(curve, *, ax=None, show_counts=True, show_gap=True, labe
         Where to draw; a new figure is made when omitted.
     show_counts : bool, default True
         Draw the number of samples per bin on a short axis stacked on top of ``ax`` (stored as
-        ``ax.count_axis``).
+        ``ax.count_axis``; a later diagram drawn on the same ``ax`` adds its bars there, in its
+        ``color``, rather than stacking a second strip).
     show_gap : bool, default True
         Draw the gap between each bin's accuracy and its *mean confidence* (hatched), the
         quantity the ECE weighs (not the gap to the bin centre of Guo et al.'s figures).
     label : str, optional
-        Name of the model, prefixed to the legend entry that carries the ECE.
+        Name of the model, prefixed to the legend entry that carries the ECE. Drawing several
+        models on one ``ax`` (one call each, with different ``label`` and ``color``) keeps
+        every model's entry: the legend adds to the entries already on ``ax``, each label once.
     color : matplotlib color, default "C0"
         Colour of the accuracy bars.
 
@@ -303,9 +331,11 @@ def smooth_reliability_diagram(curve, *, ax=None, show_density=True, label=None,
         Where to draw; a new figure is made when omitted.
     show_density : bool, default True
         Shade the density of the confidences on a short axis stacked on top of ``ax`` (stored
-        as ``ax.density_axis``).
+        as ``ax.density_axis``; a later diagram on the same ``ax`` shades its density there,
+        in its ``color``).
     label : str, optional
-        Name of the model, prefixed to the legend entry that carries the smooth ECE.
+        Name of the model, prefixed to the legend entry that carries the smooth ECE; the
+        legend adds to the entries already on ``ax`` (several models, one call each).
     color : matplotlib color, default "C3"
 
     Returns
@@ -357,23 +387,24 @@ def smooth_reliability_diagram(curve, *, ax=None, show_density=True, label=None,
     # the dotted (sparse) part takes one extra grid point on each side, so the two parts join
     sparse = ~dense
     joined = sparse | np.r_[sparse[1:], False] | np.r_[False, sparse[:-1]]
-    ax.plot(x, solid, color=color, lw=2.0, zorder=3, label=line_label)
+    handles = ax.plot(x, solid, color=color, lw=2.0, zorder=3, label=line_label)
     ax.plot(x, np.where(joined, curve.accuracy, np.nan), color=color, lw=1.2, ls=":",
             zorder=3, label="_sparse")
     if curve.lower is not None:
-        ax.fill_between(x, curve.lower, curve.upper, color=color, alpha=0.2, linewidth=0,
-                        zorder=2, label=f"{curve.level:.0%} bootstrap band")
+        handles.append(ax.fill_between(x, curve.lower, curve.upper, color=color, alpha=0.2,
+                                       linewidth=0, zorder=2,
+                                       label=f"{curve.level:.0%} bootstrap band"))
     ax.set_xlim(0.0, 1.0)
     ax.set_ylim(0.0, 1.0)
     ax.set_xlabel(_CONFIDENCE)
     ax.set_ylabel("accuracy" if curve.target == "labels" else r"mean true prob. $\eta_{\hat y}$")
-    ax.legend(loc="upper left", fontsize=_LEGEND_SIZE, frameon=False, handlelength=1.6)
+    _legend(ax, handles)
     if show_density:
-        strip = _top_strip(ax, curve.density)
-        strip.fill_between(x, curve.density, color="0.55", alpha=0.6, linewidth=0)
-        strip.set_yticklabels(["0", f"{curve.density.max():.3g}"])
+        strip, reused = _top_strip(ax, "density_axis", curve.density)
+        strip.fill_between(x, curve.density, color=color if reused else "0.55",
+                           alpha=0.3 if reused else 0.6, linewidth=0)
+        strip.set_yticklabels(["0", f"{strip.top:.3g}"])
         strip.set_ylabel("density", fontsize=7, labelpad=1)
-        ax.density_axis = strip
     return ax
 
 

@@ -296,3 +296,53 @@ def test_type_errors(call, match):
 def test_value_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# --------------------------------------------------------------------------------------------
+# Several models on one axes
+# --------------------------------------------------------------------------------------------
+
+
+def test_two_binned_models_on_one_axes_keep_both_legend_entries_and_one_strip():
+    hot = M.reliability_curve(PROBS, LABELS, n_bins=10)
+    cold_probs, cold_labels, _ = overconfident(n=2000, seed=1)
+    cold = M.reliability_curve(cold_probs, cold_labels, n_bins=10, n_bootstrap=20, rng=0)
+    ax = plotting.reliability_diagram(hot, label="A")
+    strip = ax.count_axis
+    out = plotting.reliability_diagram(cold, ax=ax, label="B", color="C1")
+    assert out is ax and ax.count_axis is strip and ax.child_axes == [strip]  # not stacked
+    # the first model's entry survives; the shared "gap" entry appears once
+    assert legend_texts(ax) == [f"A: accuracy, ECE = {hot.ece:.3f}", "gap to mean confidence",
+                                f"B: accuracy, ECE = {cold.ece:.3f}", "95% bootstrap band"]
+    handles = ax.get_legend().legend_handles
+    assert handles[0].get_facecolor() != handles[2].get_facecolor()  # A's and B's bars keep their colours in the legend
+    # both models' shares in the strip, its y range covering the larger one
+    first, second = bars(strip)
+    np.testing.assert_allclose([p.get_height() for p in first], hot.weights[hot.count > 0])
+    np.testing.assert_allclose([p.get_height() for p in second], cold.weights[cold.count > 0])
+    top = max(hot.weights.max(), cold.weights.max())
+    assert strip.get_yticks()[-1] == pytest.approx(top)
+    assert strip.get_yticklabels()[-1].get_text() == f"{top:.0%}"
+    assert strip.get_ylim()[1] == pytest.approx(1.08 * top)
+
+
+def test_two_smooth_models_on_one_axes_and_a_binned_one_underneath():
+    f = np.random.default_rng(3).uniform(0.5, 1.0, size=3000)
+    labels = (np.random.default_rng(4).random(3000) > f ** 2).astype(int)
+    first = M.smooth_reliability_curve(np.stack([f, 1 - f], axis=1), labels)
+    second = M.smooth_reliability_curve(PROBS, LABELS, n_bootstrap=20, rng=0)
+    ax = plotting.smooth_reliability_diagram(first, label="A")
+    plotting.smooth_reliability_diagram(second, ax=ax, label="B", color="C0")
+    texts = legend_texts(ax)
+    assert texts[0].startswith("A: smECE = ") and texts[1].startswith("B: smECE = ")
+    assert texts[2] == "95% bootstrap band" and len(texts) == 3
+    assert ax.child_axes == [ax.density_axis]
+    assert len(ax.density_axis.collections) == 2
+    top = max(first.density.max(), second.density.max())
+    assert ax.density_axis.get_yticklabels()[-1].get_text() == f"{top:.3g}"
+    # a binned diagram on the same axes: its count strip goes above the density strip
+    plotting.reliability_diagram(M.reliability_curve(PROBS, LABELS), ax=ax, label="C")
+    assert len(ax.child_axes) == 2 and legend_texts(ax)[:3] == texts
+    assert legend_texts(ax)[3].startswith("C: accuracy, ECE = ")
+    low = ax.density_axis.get_position().y1
+    assert ax.count_axis.get_position().y0 > low - 1e-9  # stacked, not overlapping
