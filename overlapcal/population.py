@@ -656,7 +656,7 @@ def oracle_temperature(predictor, dist, *, n_samples=100_000, rng=None, method="
             f"temperature ({exc})"
         ) from None
     temperature = _temperature(sol.beta)
-    _warn_status(sol.status, caller, temperature)
+    _warn_status(sol.status, caller, temperature, capped=sol.capped)
     return OracleTemperature(
         temperature=temperature,
         beta=sol.beta,
