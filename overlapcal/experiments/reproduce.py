@@ -32,7 +32,8 @@ from .tasks import _local_max_distance
 __all__ = ["Verdict", "FigureResult", "figure_configs", "reproduce"]
 
 #: Measured wall time of ``overlapcal reproduce`` (full configuration) on 2 CPU cores.
-FULL_RUNTIME = "about 25 minutes on 2 CPU cores (see benchmarks/bench_reproduce.py)"
+FULL_RUNTIME = ("about 80 minutes on 2 CPU cores (4785 s measured by benchmarks/bench_reproduce.py "
+                "--full; the quick configuration: 131 s)")
 
 F1_OVERLAP = 0.5
 F2_CLASSES = 16
