@@ -64,6 +64,8 @@ def _reproduce(args) -> int:
                             workers=args.workers, progress=not args.no_progress)
     except SchedulerError as exc:
         raise SystemExit(f"overlapcal: {exc}")
+    except KeyboardInterrupt:
+        return _interrupted(out)
     for result in results:
         print(f"\n{result.key}: {result.title} ({result.seconds:.0f} s)")
         for verdict in result.verdicts:
@@ -73,6 +75,13 @@ def _reproduce(args) -> int:
     print(f"\n{n_ok}/{n_all} verdicts agree with the theory; figures, results.csv and report.md "
           f"in {out}/ ({time.perf_counter() - start:.0f} s)")
     return 0
+
+
+def _interrupted(out) -> int:
+    """Ctrl-C: say where the finished cells are and how to resume; exit status 130 (SIGINT)."""
+    print(f"\noverlapcal: interrupted; every finished cell is stored in {out}/, and running "
+          "the same command again resumes from there", file=sys.stderr)
+    return 130
 
 
 def _sweep(args) -> int:
@@ -89,6 +98,8 @@ def _sweep(args) -> int:
                            progress=not args.no_progress)
     except SchedulerError as exc:
         raise SystemExit(f"overlapcal: {exc}")
+    except KeyboardInterrupt:
+        return _interrupted(out)
     csv_path = result.store.write_csv(out / f"{config.name}.csv")
     print(f"{config.name}: {result.n_cells} cells ({result.n_run} run, {result.n_skipped} "
           f"already done) in {result.seconds:.1f} s; results in {result.store.path} and {csv_path}")

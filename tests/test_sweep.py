@@ -201,6 +201,46 @@ def test_resume_after_sigkill(tmp_path):
     assert len(resumed.rows) == 3 * config.n_cells
 
 
+def _children(pid):
+    with open(f"/proc/{pid}/task/{pid}/children") as handle:
+        return handle.read().split()
+
+
+@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
+                    reason="needs Linux /proc to see the pool's workers")
+def test_ctrl_c_stops_a_process_pool_sweep_at_once(tmp_path):
+    """SIGINT while both workers are inside ~13 s cells: the command exits within a few
+    seconds with status 130 and a resume hint, instead of waiting for the cells in flight
+    (the old pool shutdown waited for them), and leaves no worker behind."""
+    config = make_config(name="slow", replicates=2, grid={"n_classes": [2]},
+                         n_test=10_000_000)  # two cells of ~13 s and 1.5 GB each
+    path = tmp_path / "slow.toml"
+    path.write_text(toml_text(config))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "overlapcal.cli", "sweep", str(path), "--out",
+         str(tmp_path / "out"), "--workers", "2", "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while len(_children(process.pid)) < 2:  # the workers are up (the cells start next)
+            assert process.poll() is None, process.communicate()[1].decode()
+            assert time.monotonic() < deadline, "the pool's workers did not start in 60 s"
+            time.sleep(0.01)
+        workers = _children(process.pid)
+        time.sleep(1.0)  # well inside the cells
+        sent = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+        waited = time.monotonic() - sent
+    finally:
+        process.kill()
+    assert process.returncode == 130, err.decode()
+    assert "interrupted" in err.decode() and "resumes" in err.decode()
+    assert waited < 6.0, f"the sweep took {waited:.1f} s to stop after Ctrl-C"
+    assert not any(os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2]
+                   != "Z" for pid in workers), "a worker outlived the sweep"
+
+
 def test_process_pool_equals_in_process(reference, tmp_path):
     config, result = reference
     pooled = run_sweep(config, tmp_path, workers=2, progress=False)
@@ -526,3 +566,89 @@ def test_tidy_rows_carry_every_resolved_parameter_and_regenerate_the_seeds(tmp_p
     cell = expand(config)[0]
     seq = np.random.SeedSequence(row["seed"], spawn_key=(row["replicate"], row["data_seed_key"]))
     assert np.array_equal(np.random.default_rng(seq).random(3), cell.data_rng().random(3))
+
+
+def test_store_reads_a_cell_stored_twice_once(tmp_path):
+    """Two runs of one config on one store both compute a cell: read once, the first kept."""
+    store = ResultStore(tmp_path / "s.jsonl")
+    store.append(record("a", [{"kl": 0.25}], k=2))
+    store.append(record("b", [{"kl": 0.5}], k=4))
+    store.append(record("a", [{"kl": 0.75}], k=2))  # a concurrent run's copy
+    assert [r["cell_id"] for r in store.records()] == ["a", "b"]
+    assert [row["kl"] for row in store.rows()] == [0.25, 0.5]
+    assert store.path.read_text().count("\n") == 3  # append-only: nothing is rewritten
+
+
+def test_store_stops_before_a_line_still_being_written(tmp_path):
+    """A reader that sees another process's half-written last line skips it, and does not
+    report it corrupt; a store that cannot be written to is read as it is."""
+    path = tmp_path / "s.jsonl"
+    complete = json.dumps(record("a", [])) + "\n"
+    path.write_text(complete)
+    store = ResultStore(path)
+    with open(path, "a") as handle:
+        handle.write('{"cell_id": "b", "ro')
+    assert store.completed() == {"a"}
+    real_open = open
+
+    def read_only(file, mode="r", *args, **kwargs):
+        if "+" in mode or "w" in mode or "a" in mode:
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, mode, *args, **kwargs)
+
+    import overlapcal.experiments.store as store_module
+    store_module.open = read_only  # the module's open: a folder the user may only read
+    try:
+        assert ResultStore(path).completed() == {"a"}
+    finally:
+        del store_module.open
+    assert path.read_text().endswith('"ro')  # left alone: it could not be repaired
+
+
+@pytest.mark.parametrize("line", ["[1, 2]", '{"task": "calibration"}', '{"cell_id": 3}'])
+def test_store_reports_a_record_without_a_cell_id(tmp_path, line):
+    path = tmp_path / "s.jsonl"
+    path.write_text(line + "\n")
+    with pytest.raises(ValueError, match=r"s\.jsonl:1: corrupt record \(not an object"):
+        ResultStore(path).records()
+
+
+def _append_many(path, writer, count, size):
+    store = ResultStore(path)
+    for i in range(count):
+        store.append(record(f"{writer}-{i}", [{"pad": "x" * size}]))
+
+
+def test_concurrent_appends_keep_every_line_whole(tmp_path):
+    """Four processes append 4 MiB records to one store while a fifth keeps reopening it
+    (which repairs the tail): every line stays whole and every record is there. Without the
+    lock, a reopen that reads a line mid-append truncates it once the write lands (the
+    unlocked store failed this 5 times in 5; records this large make the window wide)."""
+    import multiprocessing
+
+    path = tmp_path / "s.jsonl"
+    context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
+    writers = [context.Process(target=_append_many, args=(path, w, 10, 1 << 22))
+               for w in range(4)]
+    for process in writers:
+        process.start()
+    while any(process.is_alive() for process in writers):
+        ResultStore(path)  # the repair must never cut a line being appended
+    for process in writers:
+        process.join()
+        assert process.exitcode == 0
+    lines = path.read_bytes().splitlines()
+    assert len(lines) == 40
+    assert {json.loads(line)["cell_id"] for line in lines} == {
+        f"{w}-{i}" for w in range(4) for i in range(10)}
+
+
+def test_cli_reproduce_interrupted_says_how_to_resume(tmp_path, monkeypatch, capsys):
+    from overlapcal.experiments import reproduce as reproduce_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reproduce_module, "reproduce", interrupted)
+    assert main(["reproduce", "--quick", "--out", str(tmp_path / "r"), "--no-progress"]) == 130
+    assert "running the same command again resumes" in capsys.readouterr().err

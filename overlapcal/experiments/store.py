@@ -1,9 +1,16 @@
 """The results store: an append-only JSON-lines file, one line per finished cell.
 
 Each line is one complete record ``{"cell_id", "task", "params", "replicate", "seeds", "rows",
-"seconds"}``, written with a single ``write`` followed by ``flush`` and ``fsync``. A crash can
-therefore only leave a partial *last* line; opening the store drops such a tail, so a rerun
-recomputes exactly the cells whose lines are missing and nothing else.
+"seconds"}``, written by one ``O_APPEND`` write (repeated only if the kernel writes part of it)
+followed by ``fsync``. A crash can therefore only leave a partial *last* line; opening the store
+drops such a tail, so a rerun recomputes exactly the cells whose lines are missing and nothing
+else.
+
+Several processes may share one store (two sweeps of one config started at once, or a sweep
+resumed while the first is still running): appends and the tail repair hold an exclusive
+``flock`` on the file (where the platform has one), so no process cuts a line another is
+writing; and a cell stored twice (both runs computed it, with identical numbers, as ids and
+seeds depend only on the config) is read once, the first record kept.
 """
 
 from __future__ import annotations
@@ -11,7 +18,13 @@ from __future__ import annotations
 import csv
 import json
 import os
+from contextlib import contextmanager
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: appends are still one write each
+    fcntl = None
 
 __all__ = ["ResultStore"]
 
@@ -41,7 +54,9 @@ class ResultStore:
     ``resolved`` the parameters with the task's defaults filled in. A sweep
     skips every cell whose id is in :meth:`completed`, so an interrupted sweep resumes where
     it stopped. :meth:`rows` is the tidy table: one row per result row, prefixed with the
-    cell's id, replicate and parameters.
+    cell's id, replicate and parameters. Safe to share between processes: writes and the
+    tail repair are locked, and :meth:`records` keeps the first record of a cell stored
+    twice.
 
     Examples
     --------
@@ -73,31 +88,57 @@ class ResultStore:
         self.path = Path(path)
         self._repair_tail()
 
+    @staticmethod
+    @contextmanager
+    def _locked(fd: int):
+        """Hold an exclusive advisory lock on the open file ``fd`` (a no-op without fcntl)."""
+        if fcntl is None:  # pragma: no cover
+            yield
+            return
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
     def _repair_tail(self) -> None:
-        """Drop a partial last line left by a crash mid-write."""
-        if not self.path.exists():
+        """Drop a partial last line left by a crash mid-write (under the lock, so a line
+        another process is appending is never taken for one)."""
+        try:
+            handle = open(self.path, "r+b")
+        except FileNotFoundError:
             return
-        data = self.path.read_bytes()
-        if not data or data.endswith(b"\n"):
-            return
-        cut = data.rfind(b"\n") + 1
-        with open(self.path, "r+b") as handle:
-            handle.truncate(cut)
+        except PermissionError:
+            return  # a read-only store: records() stops before a partial last line anyway
+        with handle, self._locked(handle.fileno()):
+            data = handle.read()
+            if data and not data.endswith(b"\n"):
+                handle.truncate(data.rfind(b"\n") + 1)
 
     def records(self) -> list[dict]:
-        """Every complete record, in the order written."""
+        """Every complete record, in the order written; a cell stored again (by a concurrent
+        run of the same config) is skipped, its first record kept."""
         if not self.path.exists():
             return []
         out = []
-        with open(self.path) as handle:
-            for number, line in enumerate(handle, 1):
-                line = line.strip()
+        seen: set[str] = set()
+        with open(self.path, "rb") as handle:
+            for number, raw in enumerate(handle, 1):
+                if not raw.endswith(b"\n"):
+                    break  # a line still being written by another process
+                line = raw.strip()
                 if not line:
                     continue
                 try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError as exc:
+                    record = json.loads(line)
+                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                     raise ValueError(f"{self.path}:{number}: corrupt record ({exc})") from None
+                if not isinstance(record, dict) or not isinstance(record.get("cell_id"), str):
+                    raise ValueError(f"{self.path}:{number}: corrupt record (not an object "
+                                     "with a string 'cell_id')")
+                if record["cell_id"] not in seen:
+                    seen.add(record["cell_id"])
+                    out.append(record)
         return out
 
     def completed(self) -> set[str]:
@@ -105,13 +146,18 @@ class ResultStore:
         return {record["cell_id"] for record in self.records()}
 
     def append(self, record: dict) -> None:
-        """Write one record durably (one line, flushed and fsynced)."""
-        line = json.dumps(record, sort_keys=True, allow_nan=True) + "\n"
+        """Write one record durably: one line, appended under the lock, then fsynced."""
+        data = (json.dumps(record, sort_keys=True, allow_nan=True) + "\n").encode()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            with self._locked(fd):
+                view = memoryview(data)
+                while view:  # a regular file takes it whole; a short write continues
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def rows(self) -> list[dict]:
         """The tidy table: one row per result row of every cell, with the cell's parameters

@@ -413,11 +413,30 @@ def _execute(cells: list[Cell], scheduler, workers: int, connect_timeout: float)
             yield run_cell(cell)
         return
     context = _process_context()
-    with ProcessPoolExecutor(max_workers=min(workers, len(cells)), mp_context=context) as pool:
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(cells)), mp_context=context)
+    finished = False
+    try:
         futures = [pool.submit(run_cell, cell) for cell in cells]
-        try:
-            for future in as_completed(futures):
-                yield future.result()
-        finally:
-            for future in futures:
-                future.cancel()
+        for future in as_completed(futures):
+            yield future.result()
+        finished = True
+    finally:
+        if finished:
+            pool.shutdown(wait=True)
+        else:
+            _abandon(pool)
+
+
+def _abandon(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool at once (Ctrl-C, a failed cell, the caller stopped reading): cancel the
+    queued cells and terminate the workers, so nothing waits for the cells in flight (their
+    results would be lost anyway: only what reached the store counts)."""
+    if hasattr(pool, "terminate_workers"):  # Python >= 3.14
+        pool.terminate_workers()
+        return
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # gone after shutdown
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=5)
