@@ -142,7 +142,7 @@ class EpochRecord:
     >>> from overlapcal.nets import train
     >>> X, y = np.array([[0.0], [1.0], [2.0], [3.0]]), np.array([0, 0, 1, 1])
     >>> seen = []
-    >>> net = train(X, y, epochs=3, eval_every=2, width=4, rng=0,
+    >>> net = train(X, y, "mixup", epochs=3, eval_every=2, width=4, rng=0,
     ...             callback=lambda record, module: seen.append(record))
     >>> [r.epoch for r in seen], [bool(np.isnan(r.train_accuracy)) for r in seen]
     ([1, 2, 3], [True, False, False])
