@@ -1101,14 +1101,20 @@ def _check_mean(reduction: str, caller: str) -> None:
 
 
 def _logit_chunks(H):
-    """Chunks of finite logits in float64 with their row-wise logsumexp."""
+    """Chunks of logits in float64, shifted by their row maximum, with their row logsumexp.
+
+    Softmax is shift-invariant, so ``h - logsumexp(h) = (h - m) - logsumexp(h - m)``; working on
+    the shifted scale keeps ``log sum exp`` (a number in ``[0, log k]``) from being rounded away
+    next to logits of size ``m`` (``1e17 + log 2 == 1e17`` in float64).
+    """
     n, k = H.shape
     step = _chunk_rows(k, 8)
     for start in range(0, n, step):
         sl = slice(start, min(start + step, n))
         h = H[sl].astype(np.float64)
-        m = h.max(axis=1, keepdims=True)
-        lse = m[:, 0] + np.log(np.exp(h - m).sum(axis=1))
+        with np.errstate(over="ignore"):  # -1e308 - 1e308 = -inf: that softmax entry is 0
+            h -= h.max(axis=1, keepdims=True)
+        lse = np.log(np.exp(h).sum(axis=1))
         yield sl, h, lse
 
 

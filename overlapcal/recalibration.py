@@ -1070,12 +1070,13 @@ class VectorScaling:
                 ww = None if weight is None else weight[sl]
                 if t.ndim == 1:
                     r = np.arange(z.shape[0])
-                    tz = z[r, t]
+                    tz = z[r, t] - m[:, 0]
                     p[r, t] -= 1.0  # p - t
                 else:
-                    tz = np.einsum("ij,ij->i", t, z)
+                    tz = np.einsum("ij,ij->i", t, z - m)
                     p -= t
-                loss += _wsum(m[:, 0] + np.log(s) - tz, ww)
+                # logsumexp(z) - <t, z> on the shifted scale z - m: exact for huge logits
+                loss += _wsum(np.log(s) - tz, ww)
                 if ww is not None:
                     p *= ww[:, None]
                 gw += np.einsum("ij,ij->j", p, h)

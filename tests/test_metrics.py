@@ -518,6 +518,33 @@ def test_logits_are_exact_for_huge_margins():
     assert M.nll(h, y, from_logits=True) == pytest.approx(M.nll(softmax_rows(h), y), rel=1e-12)
 
 
+@pytest.mark.parametrize("offset", [1e17, -1e300, 1e300])
+def test_logit_losses_are_shift_invariant_at_huge_offsets(offset):
+    # softmax(h + c) = softmax(h): the oracle is the same loss on the unshifted logits. At
+    # |c| >= 1e17 a log-sum-exp taken at the scale of c rounds log k away (1e17 + log 2 ==
+    # 1e17); the shifted computation must still give log 2 and KL(eta || uniform) >= 0 exactly.
+    h = np.array([[0.0, 0.0], [0.0, 0.0], [0.0, -np.inf]])
+    labels = np.array([0, 1, 0])
+    eta = np.array([[0.5, 0.5], [0.9, 0.1], [1.0, 0.0]])
+    with np.errstate(over="ignore"):
+        shifted = h + offset
+    for reduction in ("none", "mean"):
+        np.testing.assert_allclose(
+            M.nll(shifted, labels, from_logits=True, reduction=reduction),
+            M.nll(h, labels, from_logits=True, reduction=reduction), rtol=1e-15)
+        np.testing.assert_allclose(
+            M.kl_to_posterior(shifted, eta, from_logits=True, reduction=reduction),
+            M.kl_to_posterior(h, eta, from_logits=True, reduction=reduction), rtol=1e-15, atol=0)
+    assert M.nll(shifted[:1], labels[:1], from_logits=True) == pytest.approx(math.log(2), rel=1e-15)
+
+
+def test_logits_at_the_float_limit_give_inf_or_zero_loss():
+    logits = np.array([[1e308, -1e308]])  # the difference overflows: softmax is (1, 0) exactly
+    assert M.nll(logits, np.array([0]), from_logits=True) == 0.0
+    assert M.nll(logits, np.array([1]), from_logits=True) == math.inf
+    assert M.kl_to_posterior(logits, np.array([[1.0, 0.0]]), from_logits=True) == 0.0
+
+
 def test_brier_near_one_hot_has_no_cancellation():
     eps = 1e-12
     probs = np.array([[1 - eps, eps]])
