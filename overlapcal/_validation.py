@@ -28,6 +28,7 @@ __all__ = [
     "check_probs",
     "check_logits",
     "param_error",
+    "check_bool",
 ]
 
 
@@ -58,14 +59,30 @@ def check_random_state(rng) -> np.random.Generator:
             "The 'rng' parameter must be None, an int, a numpy SeedSequence or a numpy Generator. "
             "Got a legacy RandomState instead; use np.random.default_rng(seed)."
         )
-    if rng is not None and not isinstance(
+    if isinstance(rng, (bool, np.bool_)) or (rng is not None and not isinstance(
         rng, (numbers.Integral, np.random.SeedSequence, np.random.Generator, np.random.BitGenerator)
-    ):
+    )):
         raise TypeError(
             "The 'rng' parameter must be None, an int, a numpy SeedSequence or a numpy Generator. "
             f"Got {_show(rng)} instead."
         )
+    if isinstance(rng, numbers.Integral) and rng < 0:
+        raise ValueError(
+            f"The 'rng' parameter must be a non-negative int seed. Got {_show(rng)} instead."
+        )
     return np.random.default_rng(rng)
+
+
+def check_bool(value, name: str, caller: str) -> bool:
+    """Return ``value`` as a Python bool; anything but a bool (``1``, ``"False"``) is a TypeError.
+
+    Truthiness is not used: ``from_logits="False"`` would otherwise silently mean True.
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(
+            f"The {name!r} parameter of {caller} must be a bool. Got {_show(value)} instead."
+        )
+    return bool(value)
 
 
 def check_int(value, name: str, caller: str, *, low: int | None = None, high: int | None = None) -> int:

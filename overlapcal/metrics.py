@@ -69,6 +69,7 @@ from ._validation import (
     _input_eps,
     _is_tensor,
     _to_numpy,
+    check_bool,
     check_int,
     check_labels,
     check_logits,
@@ -509,8 +510,7 @@ def _adaptive_evaluator(n_bins=15, norm="l1"):
 def _debiased_evaluator(n_bins=15, binning="quantile", squared=False):
     caller = "debiased_l2_ce"
     n_bins, binning = _check_bins(n_bins, binning, caller)
-    if not isinstance(squared, (bool, np.bool_)):
-        raise param_error("squared", caller, "a bool", squared)
+    squared = check_bool(squared, "squared", caller)
 
     def evaluate(data, weights):
         count, rsum, tsum, tsq, total = _bin_sums(data, weights, n_bins, binning, with_target=True)
@@ -1171,6 +1171,7 @@ def negative_log_likelihood(
     """
     caller = "negative_log_likelihood"
     reduction = check_option(reduction, "reduction", caller, _REDUCTIONS)
+    from_logits = check_bool(from_logits, "from_logits", caller)
     if n_bootstrap is not None:
         _check_mean(reduction, caller)
         return _bootstrap(negative_log_likelihood, probs, labels, posterior, n_bootstrap,
@@ -1334,6 +1335,7 @@ def kl_to_posterior(probs, posterior, *, from_logits=False, reduction="mean",
     """
     caller = "kl_to_posterior"
     reduction = check_option(reduction, "reduction", caller, _REDUCTIONS)
+    from_logits = check_bool(from_logits, "from_logits", caller)
     if posterior is None:
         raise param_error("posterior", caller, "an array of true class probabilities", None)
     if n_bootstrap is not None:

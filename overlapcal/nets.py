@@ -44,6 +44,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
 
 from ._validation import (
     check_array,
+    check_bool,
     check_int,
     check_labels,
     check_option,
@@ -909,9 +910,9 @@ def train(X, y, method: str = "erm", *, n_classes: int | None = None, module=Non
     lr = check_real(lr, "lr", caller, low=0.0, low_inclusive=False)
     lr_schedule = check_option(lr_schedule, "lr_schedule", caller, LR_SCHEDULES)
     weight_decay = check_real(weight_decay, "weight_decay", caller, low=0.0)
-    until_interpolation = _check_bool(until_interpolation, "until_interpolation", caller)
-    standardize = _check_bool(standardize, "standardize", caller)
-    progress = _check_bool(progress, "progress", caller)
+    until_interpolation = check_bool(until_interpolation, "until_interpolation", caller)
+    standardize = check_bool(standardize, "standardize", caller)
+    progress = check_bool(progress, "progress", caller)
     if max_epochs is None:
         max_epochs = 10 * epochs if until_interpolation else epochs
     else:
@@ -1065,12 +1066,6 @@ def _evaluate(net, X_t, y_t):
     return float(nll), float(accuracy)
 
 
-def _check_bool(value, name, caller):
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(
-            f"The {name!r} parameter of {caller} must be a bool. Got {value!r} instead."
-        )
-    return bool(value)
 
 
 def _tqdm():

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._validation import check_bool
+
 __all__ = [
     "plot_distribution_1d",
     "reliability_diagram",
@@ -111,12 +113,6 @@ def _require(value, cls, name: str, caller: str, hint: str = ""):
         )
 
 
-def _check_flag(value, name: str, caller: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        from ._validation import param_error
-
-        raise param_error(name, caller, "a bool", value)
-    return bool(value)
 
 
 def _square_axes(ax, size=(4.4, 5.0)):
@@ -312,8 +308,8 @@ def reliability_diagram(curve, *, ax=None, show_counts=True, show_gap=True, labe
     caller = "reliability_diagram"
     _require(curve, ReliabilityCurve, "curve", caller,
              " (from overlapcal.metrics.reliability_curve)")
-    show_counts = _check_flag(show_counts, "show_counts", caller)
-    show_gap = _check_flag(show_gap, "show_gap", caller)
+    show_counts = check_bool(show_counts, "show_counts", caller)
+    show_gap = check_bool(show_gap, "show_gap", caller)
     ax = _square_axes(ax)
     _draw_binned(curve, ax, show_counts=show_counts, show_gap=show_gap, label=label,
                  color=color, legend=True)
@@ -376,7 +372,7 @@ def smooth_reliability_diagram(curve, *, ax=None, show_density=True, label=None,
     caller = "smooth_reliability_diagram"
     _require(curve, SmoothReliabilityCurve, "curve", caller,
              " (from overlapcal.metrics.smooth_reliability_curve)")
-    show_density = _check_flag(show_density, "show_density", caller)
+    show_density = check_bool(show_density, "show_density", caller)
     ax = _square_axes(ax)
     x = curve.grid
     ax.plot([0, 1], [0, 1], ls="--", lw=1, color="0.45", zorder=1, label="_diagonal")
@@ -480,8 +476,8 @@ def classwise_reliability_diagram(curves, *, axes=None, fig=None, max_classes=12
     max_classes = check_int(max_classes, "max_classes", caller, low=1)
     if ncols is not None:
         ncols = check_int(ncols, "ncols", caller, low=1)
-    show_counts = _check_flag(show_counts, "show_counts", caller)
-    show_gap = _check_flag(show_gap, "show_gap", caller)
+    show_counts = check_bool(show_counts, "show_counts", caller)
+    show_gap = check_bool(show_gap, "show_gap", caller)
     if axes is not None and fig is not None:
         raise ValueError(
             f"The 'axes' and 'fig' parameters of {caller} are mutually exclusive: pass the panels "

@@ -1029,8 +1029,6 @@ def test_posterior_errors(metric):
     (lambda: M.classwise_ece(GOOD_P, GOOD_Y, norm="max"),
      r"'norm' parameter of classwise_ece must be one of 'l1', 'l2'"),
     (lambda: M.classwise_ece(GOOD_P, GOOD_Y, n_bins=0), r"'n_bins' parameter of classwise_ece"),
-    (lambda: M.debiased_l2_ce(GOOD_P, GOOD_Y, squared="yes"),
-     r"'squared' parameter of debiased_l2_ce must be a bool"),
     (lambda: M.smooth_ece(GOOD_P, GOOD_Y, bandwidth=0.0),
      r"'bandwidth' parameter of smooth_ece must be a finite real number >= 0.0001"),
     (lambda: M.smooth_ece(GOOD_P, GOOD_Y, bandwidth=np.nan),
@@ -1062,6 +1060,29 @@ def test_posterior_errors(metric):
 def test_invalid_parameters(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: M.debiased_l2_ce(GOOD_P, GOOD_Y, squared="yes"),
+     r"'squared' parameter of debiased_l2_ce must be a bool. Got 'yes'"),
+    # truthiness would read "False" as True and score probabilities as logits
+    (lambda: M.nll(GOOD_P, GOOD_Y, from_logits="False"),
+     r"'from_logits' parameter of negative_log_likelihood must be a bool. Got 'False'"),
+    (lambda: M.nll(GOOD_P, GOOD_Y, from_logits=1, n_bootstrap=5),
+     r"'from_logits' parameter of negative_log_likelihood must be a bool. Got 1"),
+    (lambda: M.kl_to_posterior(GOOD_P, GOOD_P, from_logits=0),
+     r"'from_logits' parameter of kl_to_posterior must be a bool. Got 0"),
+    (lambda: M.ece(GOOD_P, GOOD_Y, n_bootstrap=5, rng=True),
+     r"'rng' parameter must be None, an int, .* Got True"),
+])
+def test_flags_and_seeds_of_the_wrong_type(call, match):
+    with pytest.raises(TypeError, match=match):
+        call()
+
+
+def test_negative_seed_names_rng():
+    with pytest.raises(ValueError, match=r"'rng' parameter must be a non-negative int seed. Got -1"):
+        M.ece(GOOD_P, GOOD_Y, n_bootstrap=5, rng=-1)
 
 
 def test_bootstrap_rejects_legacy_random_state_and_unknown_kwargs():

@@ -252,6 +252,14 @@ SMOOTH = M.smooth_reliability_curve(PROBS, LABELS, n_grid=33)
 
 
 @pytest.mark.parametrize("call,match", [
+    (lambda: plotting.reliability_diagram(CURVE, show_counts="yes"),
+     r"'show_counts' parameter of reliability_diagram must be a bool. Got 'yes'"),
+    (lambda: plotting.reliability_diagram(CURVE, show_gap=1),
+     r"'show_gap' parameter of reliability_diagram must be a bool"),
+    (lambda: plotting.smooth_reliability_diagram(SMOOTH, show_density=None),
+     r"'show_density' parameter of smooth_reliability_diagram must be a bool"),
+    (lambda: plotting.classwise_reliability_diagram([CURVE], show_counts="no"),
+     r"'show_counts' parameter of classwise_reliability_diagram"),
     (lambda: plotting.reliability_diagram(SMOOTH),
      r"'curve' parameter of reliability_diagram must be a ReliabilityCurve \(from "
      r"overlapcal.metrics.reliability_curve\). Got SmoothReliabilityCurve instead"),
@@ -275,18 +283,10 @@ def test_type_errors(call, match):
 
 
 @pytest.mark.parametrize("call,match", [
-    (lambda: plotting.reliability_diagram(CURVE, show_counts="yes"),
-     r"'show_counts' parameter of reliability_diagram must be a bool. Got 'yes'"),
-    (lambda: plotting.reliability_diagram(CURVE, show_gap=1),
-     r"'show_gap' parameter of reliability_diagram must be a bool"),
-    (lambda: plotting.smooth_reliability_diagram(SMOOTH, show_density=None),
-     r"'show_density' parameter of smooth_reliability_diagram must be a bool"),
     (lambda: plotting.classwise_reliability_diagram([CURVE], max_classes=0),
      r"'max_classes' parameter of classwise_reliability_diagram must be an int >= 1. Got 0"),
     (lambda: plotting.classwise_reliability_diagram([CURVE], ncols=1.5),
      r"'ncols' parameter of classwise_reliability_diagram must be an int >= 1"),
-    (lambda: plotting.classwise_reliability_diagram([CURVE], show_counts="no"),
-     r"'show_counts' parameter of classwise_reliability_diagram"),
     (lambda: plotting.classwise_reliability_diagram([CURVE], axes=[], fig=plt.figure()),
      r"'axes' and 'fig' parameters of classwise_reliability_diagram are mutually exclusive"),
     (lambda: plotting.classwise_reliability_diagram([CURVE, CURVE], axes=plt.subplots()[1]),

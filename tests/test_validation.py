@@ -66,3 +66,32 @@ def test_error_messages_show_plain_numbers_not_numpy_scalar_reprs():
     with pytest.raises(ValueError, match=r"summing to 1\.1 instead") as info:
         V.check_probs(np.array([[0.5, 0.6]]), "f")
     assert "np.float" not in str(info.value)
+
+
+@pytest.mark.parametrize("rng", [True, False, np.True_])
+def test_a_bool_is_not_a_seed(rng):
+    # bool is an int subclass: accepted, rng=True would silently mean seed 1
+    with pytest.raises(TypeError, match=r"'rng' parameter must be None, an int, .* Got True|Got False"):
+        V.check_random_state(rng)
+
+
+def test_a_negative_seed_names_rng():
+    with pytest.raises(ValueError, match=r"'rng' parameter must be a non-negative int seed. Got -3"):
+        V.check_random_state(-3)
+    with pytest.raises(ValueError, match=r"'rng' parameter"):
+        V.check_random_state(np.int64(-1))
+
+
+def test_seeds_generators_and_seed_sequences_are_accepted():
+    g = np.random.default_rng(5)
+    assert V.check_random_state(g) is g
+    a = V.check_random_state(7).random(3)
+    np.testing.assert_array_equal(a, V.check_random_state(np.int32(7)).random(3))
+    np.testing.assert_array_equal(a, V.check_random_state(np.random.SeedSequence(7)).random(3))
+
+
+@pytest.mark.parametrize("value", [1, 0, "True", None, np.array(True)])
+def test_check_bool_rejects_anything_but_a_bool(value):
+    with pytest.raises(TypeError, match=r"'flag' parameter of f must be a bool"):
+        V.check_bool(value, "flag", "f")
+    assert V.check_bool(np.False_, "flag", "f") is False
