@@ -19,15 +19,33 @@ __all__ = ["main"]
 
 def _writable_folder(path: str) -> Path:
     """Create ``path`` if needed and prove it is writable before any work starts."""
-    folder = Path(path)
+    from .experiments.sweep import check_writable
+
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".overlapcal-write-test"
-        probe.write_text("ok")
-        probe.unlink()
+        return check_writable(path, "overlapcal")
     except OSError as exc:
-        raise SystemExit(f"overlapcal: the output folder {str(folder)!r} is not writable: {exc}")
-    return folder
+        raise SystemExit(str(exc))
+
+
+def _failed(exc, out: Path) -> int:
+    """Some cells raised: list them, keep their tracebacks in a file, exit status 1.
+
+    Every other cell is stored already (and, for ``sweep``, in the CSV); rerunning the same
+    command retries just the failed cells.
+    """
+    result = exc.result
+    log = out / f"{result.name}.failures.txt"
+    log.write_text("".join(f"{f.line(exc.keys)}\n{f.traceback}\n" for f in exc.failures))
+    print(f"overlapcal: {len(exc.failures)} of {result.n_cells} cells of {result.name!r} failed; "
+          f"the other {result.n_cells - len(exc.failures)} are stored in {result.store.path}:",
+          file=sys.stderr)
+    for failure in exc.failures[:10]:
+        print(f"  {failure.line(exc.keys)}", file=sys.stderr)
+    if len(exc.failures) > 10:
+        print(f"  ... and {len(exc.failures) - 10} more", file=sys.stderr)
+    print(f"tracebacks in {log}; rerunning the same command retries only the failed cells",
+          file=sys.stderr)
+    return 1
 
 
 def _positive_int(text: str) -> int:
@@ -55,7 +73,7 @@ def _describe(args) -> int:
 
 def _reproduce(args) -> int:
     from .experiments.reproduce import reproduce
-    from .experiments.sweep import SchedulerError
+    from .experiments.sweep import SchedulerError, SweepError
 
     out = _writable_folder(args.out)
     start = time.perf_counter()
@@ -64,6 +82,8 @@ def _reproduce(args) -> int:
                             workers=args.workers, progress=not args.no_progress)
     except SchedulerError as exc:
         raise SystemExit(f"overlapcal: {exc}")
+    except SweepError as exc:
+        return _failed(exc, exc.result.store.path.parent)
     except KeyboardInterrupt:
         return _interrupted(out)
     for result in results:
@@ -86,7 +106,7 @@ def _interrupted(out) -> int:
 
 def _sweep(args) -> int:
     from .experiments.config import ConfigError, load_config
-    from .experiments.sweep import SchedulerError, run_sweep
+    from .experiments.sweep import SchedulerError, SweepError, run_sweep
 
     try:
         config = load_config(args.config)
@@ -98,6 +118,9 @@ def _sweep(args) -> int:
                            progress=not args.no_progress)
     except SchedulerError as exc:
         raise SystemExit(f"overlapcal: {exc}")
+    except SweepError as exc:
+        exc.result.store.write_csv(out / f"{config.name}.csv")  # the cells that did finish
+        return _failed(exc, out)
     except KeyboardInterrupt:
         return _interrupted(out)
     csv_path = result.store.write_csv(out / f"{config.name}.csv")

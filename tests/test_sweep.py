@@ -23,7 +23,7 @@ from overlapcal.cli import main
 from overlapcal.experiments import sweep as sweep_module
 from overlapcal.experiments.config import Cell, config_from_dict, expand, load_config
 from overlapcal.experiments.store import ResultStore
-from overlapcal.experiments.sweep import SchedulerError, run_cell, run_sweep
+from overlapcal.experiments.sweep import SchedulerError, SweepError, run_cell, run_sweep
 from overlapcal.experiments.tasks import TASKS, Task
 
 # The oracle temperature of a hard interpolator is often T = inf; the task caps it and warns.
@@ -652,3 +652,96 @@ def test_cli_reproduce_interrupted_says_how_to_resume(tmp_path, monkeypatch, cap
     monkeypatch.setattr(reproduce_module, "reproduce", interrupted)
     assert main(["reproduce", "--quick", "--out", str(tmp_path / "r"), "--no-progress"]) == 130
     assert "running the same command again resumes" in capsys.readouterr().err
+
+
+# -- cells that raise --------------------------------------------------------------------------
+
+def _flaky(cell):
+    """A task whose cell x = 2 raises (the others return one row)."""
+    if cell.params["x"] == 2:
+        raise ValueError(f"boom at x={cell.params['x']}")
+    return [{"x": cell.params["x"], "value": 10.0 * cell.params["x"]}]
+
+
+def flaky_config(name="flaky"):
+    return config_from_dict({"name": name, "task": "flaky", "seed": 0,
+                             "grid": {"x": [1, 2, 3]}})
+
+
+@pytest.fixture
+def flaky_task(monkeypatch):
+    monkeypatch.setitem(TASKS, "flaky", Task("flaky", _flaky, lambda config, source: None, ()))
+
+
+def test_a_failing_cell_costs_no_other_cell(flaky_task, tmp_path):
+    config = flaky_config()
+    with pytest.raises(SweepError, match=r"1 of 3 cells of sweep 'flaky' failed \(the other 2 "
+                       r"are stored .*; first: cell \w+ \(x=2, replicate 0\): "
+                       r"ValueError: boom at x=2") as info:
+        run_sweep(config, tmp_path, workers=1, progress=False)
+    error = info.value
+    (failure,) = error.failures
+    assert failure.params == {"x": 2} and failure.error == "ValueError: boom at x=2"
+    assert "Traceback" in failure.traceback and "_flaky" in failure.traceback
+    assert error.result.failures == error.failures
+    assert (error.result.n_run, error.result.n_skipped, error.result.n_cells) == (2, 0, 3)
+    assert sorted(r["x"] for r in error.result.rows) == [1, 3]
+    assert len(ResultStore(tmp_path / "flaky.jsonl").records()) == 2  # the failed cell: not stored
+
+    # once the cause is fixed, the same call runs just the failed cell
+    TASKS["flaky"] = Task("flaky", lambda cell: [{"x": cell.params["x"], "value": -1.0}],
+                          lambda config, source: None, ())
+    result = run_sweep(config, tmp_path, workers=1, progress=False)
+    assert (result.n_run, result.n_skipped, result.failures) == (1, 2, ())
+    assert sorted((r["x"], r["value"]) for r in result.rows) == [(1, 10.0), (2, -1.0), (3, 30.0)]
+
+
+def test_a_failing_cell_in_a_process_pool(tmp_path):
+    """Workers see the task because the script registers it at import (fork and spawn)."""
+    script = tmp_path / "pool.py"
+    script.write_text(textwrap.dedent(f"""
+        import json, sys
+        sys.path.insert(0, {str(os.path.dirname(__file__))!r})
+        from overlapcal.experiments.tasks import TASKS, Task
+        from overlapcal.experiments.sweep import SweepError, run_sweep
+        from test_sweep import _flaky, flaky_config
+        TASKS["flaky"] = Task("flaky", _flaky, lambda config, source: None, ())
+        if __name__ == "__main__":
+            try:
+                run_sweep(flaky_config(), {str(tmp_path / "out")!r}, workers=2, progress=False)
+            except SweepError as exc:
+                print(json.dumps([[f.params, f.error] for f in exc.failures]
+                                 + [sorted(r["x"] for r in exc.result.rows)]))
+        """))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [[{"x": 2}, "ValueError: boom at x=2"], [1, 3]]
+
+
+def test_cli_sweep_with_a_failing_cell(flaky_task, tmp_path, capsys):
+    path = tmp_path / "flaky.toml"
+    path.write_text('name = "flaky"\ntask = "flaky"\nseed = 0\n[grid]\nx = [1, 2, 3]\n')
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--out", str(out), "--workers", "1", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "1 of 3 cells of 'flaky' failed; the other 2 are stored" in err
+    assert "({'x': 2}" not in err and "(x=2, replicate 0): ValueError: boom at x=2" in err
+    assert "rerunning the same command retries only the failed cells" in err
+    with open(out / "flaky.csv", newline="") as handle:
+        assert sorted(row["x"] for row in csv.DictReader(handle)) == ["1", "3"]
+    log = (out / "flaky.failures.txt").read_text()
+    assert "boom at x=2" in log and "Traceback" in log
+
+
+def test_cli_reproduce_with_a_failing_cell(flaky_task, tmp_path, monkeypatch, capsys):
+    from overlapcal.experiments import reproduce as reproduce_module
+
+    def failing(out, **kwargs):
+        run_sweep(flaky_config("F9"), out / "sweeps-quick", workers=1, progress=False)
+
+    monkeypatch.setattr(reproduce_module, "reproduce", failing)
+    out = tmp_path / "r"
+    assert main(["reproduce", "--quick", "--out", str(out), "--no-progress"]) == 1
+    assert "1 of 3 cells of 'F9' failed" in capsys.readouterr().err
+    assert "boom at x=2" in (out / "sweeps-quick" / "F9.failures.txt").read_text()

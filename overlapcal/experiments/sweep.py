@@ -3,7 +3,9 @@
 ``run_sweep(config, out)`` expands the grid, skips the cells already in ``out/NAME.jsonl``, runs
 the rest (a process pool by default, a Dask ``distributed`` cluster when a scheduler address is
 given) and appends each finished cell to the store at once. Killing the sweep loses at most the
-cells in flight; rerunning the same command resumes.
+cells in flight; rerunning the same command resumes. A cell that raises does not stop the
+others: they all run and are stored, and then :class:`SweepError` lists the failed cells (which
+are not stored, so a rerun retries them).
 
 Each cell runs with BLAS and torch limited to one thread, whatever the executor, so a cell's
 numbers do not depend on where it ran: the local and the Dask results are identical.
@@ -13,15 +15,16 @@ from __future__ import annotations
 
 import os
 import time
+import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._validation import check_int
 from .config import Cell, SweepConfig, expand
 from .store import ResultStore
 
-__all__ = ["SchedulerError", "SweepResult", "run_sweep", "run_cell"]
+__all__ = ["CellFailure", "SchedulerError", "SweepError", "SweepResult", "run_sweep", "run_cell"]
 
 
 class SchedulerError(RuntimeError):
@@ -54,6 +57,107 @@ class SchedulerError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class CellFailure:
+    """A cell whose task raised: which cell, and the exception (nothing of it is stored).
+
+    Attributes
+    ----------
+    cell_id : str
+        The cell's id (``Cell.cell_id``).
+    params : dict
+        The cell's parameters (``Cell.params``).
+    replicate : int
+    error : str
+        ``"ExceptionType: message"``.
+    traceback : str
+        The formatted traceback, from the process that ran the cell.
+
+    Examples
+    --------
+    >>> from overlapcal.experiments.sweep import CellFailure
+    >>> failure = CellFailure("0123456789abcdef", {"n_classes": 4, "overlap": 0.5}, 0,
+    ...                       "ValueError: math domain error", "Traceback ...")
+    >>> print(failure.line(["n_classes"]))
+    cell 0123456789abcdef (n_classes=4, replicate 0): ValueError: math domain error
+    """
+
+    cell_id: str
+    params: dict
+    replicate: int
+    error: str
+    traceback: str
+
+    def line(self, keys=None) -> str:
+        """One line naming the cell by ``keys`` of its parameters (default: all of them)."""
+        keys = list(self.params) if keys is None else [k for k in keys if k in self.params]
+        shown = ", ".join(f"{k}={self.params[k]!r}" for k in keys)
+        return f"cell {self.cell_id} ({shown + ', ' if shown else ''}replicate {self.replicate}): " \
+               f"{self.error}"
+
+
+class SweepError(RuntimeError):
+    """Some cells of a sweep raised; every other cell ran and is in the store.
+
+    Raised by :func:`run_sweep` after the last cell, so one failing cell costs no other cell's
+    result. The failed cells are not stored: once the cause is fixed, the same call runs
+    just them. ``overlapcal sweep`` and ``overlapcal reproduce`` print one line per failed
+    cell, write the tracebacks to ``OUT/NAME.failures.txt`` and exit with status 1.
+
+    Attributes
+    ----------
+    failures : tuple of CellFailure
+    result : SweepResult
+        What did finish (the same object a successful call returns; ``result.failures`` is
+        ``failures``).
+    keys : tuple of str
+        The config's grid axes: what tells the failed cells apart (``failure.line(keys)``).
+
+    Examples
+    --------
+    A stand-in for a task that fails on one grid point (here: k = 4):
+
+    >>> import tempfile
+    >>> from overlapcal.experiments.config import config_from_dict
+    >>> from overlapcal.experiments.sweep import SweepError, run_sweep
+    >>> config = config_from_dict({
+    ...     "name": "demo", "task": "calibration", "seed": 0,
+    ...     "grid": {"n_classes": [2, 4]},
+    ...     "fixed": {"method": "hard_interpolator", "n_val": 200, "n_test": 200,
+    ...               "kl_samples": 500, "recalibrations": ["none"]}})
+    >>> import dataclasses
+    >>> from overlapcal.experiments import tasks
+    >>> original = tasks.TASKS["calibration"]
+    >>> def fails_at_k4(cell):
+    ...     if cell.params["n_classes"] == 4:
+    ...         raise ValueError("cannot do k = 4")
+    ...     return original.run(cell)
+    >>> tasks.TASKS["calibration"] = dataclasses.replace(original, run=fails_at_k4)
+    >>> try:
+    ...     run_sweep(config, tempfile.mkdtemp(), workers=1, progress=False)
+    ... except SweepError as exc:
+    ...     error = exc
+    ... finally:
+    ...     tasks.TASKS["calibration"] = original
+    >>> failure = error.failures[0]
+    >>> failure.params["n_classes"], failure.error
+    (4, 'ValueError: cannot do k = 4')
+    >>> error.result.n_run, [row["n_classes"] for row in error.result.rows]   # k = 2 is stored
+    (1, [2])
+    """
+
+    def __init__(self, failures, result, keys=()):
+        self.failures = tuple(failures)
+        self.result = result
+        self.keys = tuple(keys)
+        super().__init__(
+            f"{len(self.failures)} of {result.n_cells} cells of sweep {result.name!r} failed "
+            f"(the other {result.n_cells - len(self.failures)} are stored in {result.store.path}; "
+            f"rerunning retries only the failed ones); first: "
+            f"{self.failures[0].line(self.keys)}"
+        )
+
+
+@dataclass(frozen=True)
 class SweepResult:
     """What a sweep produced: the store, the tidy rows of this config's cells, and counts.
 
@@ -68,11 +172,17 @@ class SweepResult:
     n_cells : int
         Cells in the config, ``config.n_cells``.
     n_run : int
-        Cells computed by this call.
+        Cells computed (and stored) by this call.
     n_skipped : int
-        Cells already in the store, not recomputed (``n_run + n_skipped == n_cells``).
+        Cells already in the store, not recomputed (``n_run + n_skipped + len(failures) ==
+        n_cells``).
     seconds : float
         Wall time of the call.
+    name : str
+        The config's name.
+    failures : tuple of CellFailure
+        Cells that raised in this call (empty unless the result came with a
+        :class:`SweepError`).
 
     Examples
     --------
@@ -98,6 +208,8 @@ class SweepResult:
     n_run: int
     n_skipped: int
     seconds: float
+    name: str = ""
+    failures: tuple = field(default=())
 
 
 def run_cell(cell: Cell) -> dict:
@@ -169,6 +281,17 @@ def run_cell(cell: Cell) -> dict:
         "rows": rows,
         "seconds": time.perf_counter() - start,
     }
+
+
+def _attempt(cell: Cell):
+    """``run_cell`` in the worker, with an exception returned as a :class:`CellFailure`
+    (formatted where it happened: the traceback survives any executor, and an exception that
+    does not pickle cannot take the pool down). Ctrl-C and SystemExit still propagate."""
+    try:
+        return run_cell(cell)
+    except Exception as exc:
+        return CellFailure(cell.cell_id, cell.params, cell.replicate,
+                           f"{type(exc).__name__}: {exc}", traceback.format_exc())
 
 
 def _limit_torch_threads():
@@ -314,6 +437,9 @@ def run_sweep(
     ------
     SchedulerError
         When ``scheduler`` is malformed or cannot be reached within ``connect_timeout``.
+    SweepError
+        After the last cell, when some cells raised; its ``result`` holds what finished (all
+        stored) and ``failures`` the failed cells (not stored: a rerun retries them).
     ValueError
         When ``workers`` is not an int >= 1.
     PermissionError or OSError
@@ -364,9 +490,15 @@ def run_sweep(
     bar = _progress(len(cells), len(cells) - len(todo), progress and bool(todo), config.name)
     scheduler = scheduler or config.scheduler
     workers = workers or config.workers or os.cpu_count() or 1
+    failures = []
     try:
-        for record in _execute(todo, scheduler, workers, connect_timeout):
-            store.append(record)
+        for outcome in _execute(todo, scheduler, workers, connect_timeout):
+            if isinstance(outcome, CellFailure):
+                failures.append(outcome)
+                if bar is not None:
+                    bar.set_postfix(failed=len(failures))
+            else:
+                store.append(outcome)
             if bar is not None:
                 bar.update(1)
     finally:
@@ -374,8 +506,12 @@ def run_sweep(
             bar.close()
     ids = {cell.cell_id for cell in cells}
     rows = [row for row in store.rows() if row["cell_id"] in ids]
-    return SweepResult(store, rows, len(cells), len(todo), len(cells) - len(todo),
-                       time.perf_counter() - start)
+    result = SweepResult(store, rows, len(cells), len(todo) - len(failures),
+                         len(cells) - len(todo), time.perf_counter() - start, config.name,
+                         tuple(failures))
+    if failures:
+        raise SweepError(failures, result, keys=tuple(config.grid))
+    return result
 
 
 def _process_context():
@@ -391,7 +527,7 @@ def _process_context():
 
 
 def _execute(cells: list[Cell], scheduler, workers: int, connect_timeout: float):
-    """Yield finished records as they complete."""
+    """Yield each cell's record, or its :class:`CellFailure`, as the cells complete."""
     if not cells:
         return
     if scheduler is not None:
@@ -399,7 +535,7 @@ def _execute(cells: list[Cell], scheduler, workers: int, connect_timeout: float)
         try:
             from distributed import as_completed as dask_completed
 
-            futures = client.map(run_cell, cells, pure=False)
+            futures = client.map(_attempt, cells, pure=False)
             try:
                 for future in dask_completed(futures):
                     yield future.result()
@@ -410,13 +546,13 @@ def _execute(cells: list[Cell], scheduler, workers: int, connect_timeout: float)
         return
     if workers == 1 or len(cells) == 1:
         for cell in cells:
-            yield run_cell(cell)
+            yield _attempt(cell)
         return
     context = _process_context()
     pool = ProcessPoolExecutor(max_workers=min(workers, len(cells)), mp_context=context)
     finished = False
     try:
-        futures = [pool.submit(run_cell, cell) for cell in cells]
+        futures = [pool.submit(_attempt, cell) for cell in cells]
         for future in as_completed(futures):
             yield future.result()
         finished = True
