@@ -64,6 +64,10 @@ DEFAULT_GAUSSIAN_NODES = 128
 #: matrix (128 MiB and ~2 s at 4096), and 4096 resolves Mahalanobis distances up to ~1365.
 MAX_GAUSSIAN_NODES = 4096
 
+#: The Beta parameters ``alpha`` of MixupOptimum: where its closed forms are checked against
+#: independent quadrature (the finite-sample optima take any ``alpha > 0``).
+ALPHA_RANGE = (0.01, 100.0)
+
 #: Elements of one float64 block in chunked computations (8 MiB).
 _BLOCK = 2**20
 
@@ -329,6 +333,8 @@ class _UniformMixup:
         self.k = dist.n_classes
         lo, hi = dist.class_intervals[:, 0], dist.class_intervals[:, 1]
         self.lo, self.hi = lo, hi
+        if delta is not None and delta >= hi.max() - lo.min():
+            delta = None  # every pair is within delta: global mixing, exactly
         self.delta = math.inf if delta is None else delta
         self.anti = _BetaAntiderivatives(a)
         i, j = np.divmod(np.arange(self.k * self.k), self.k)
@@ -528,10 +534,15 @@ class MixupOptimum(Predictor):
         ``OverlappingUniform`` with ``n_features=1``; ``GaussianMixture`` (its covariance is
         shared by construction); ``LabelNoise`` over either.
     alpha : float, default=1.0
-        The Beta parameter ``a > 0``.
+        The Beta parameter ``a``, in ``ALPHA_RANGE = [0.01, 100]``: where the closed forms
+        are checked against independent quadrature (tests). Beyond it the nodes of the
+        ``lam``-rule crowd into the ends (``a -> 0``, where Mixup tends to ERM on the
+        population) or ``1/2`` (``a -> inf``); use :class:`EmpiricalMixupOptimum` or a trained
+        network there.
     max_distance : float or None, default=None
         Local mixing (Proposition 5): only pairs with ``|x1 - x2| <= delta`` are mixed. 1-D
-        ``OverlappingUniform`` only (and LabelNoise over it).
+        ``OverlappingUniform`` only (and LabelNoise over it). A ``delta`` at least the width
+        of the support mixes every pair: the same optimum as None.
     n_nodes : int or None, default=None
         Gauss-Jacobi nodes ``Q`` in ``lam`` for Gaussian mixtures. None (default) chooses them
         from the largest Mahalanobis distance ``Delta`` between two means and the dimension
@@ -562,7 +573,8 @@ class MixupOptimum(Predictor):
     TypeError
         If ``dist`` is not one of the supported families (the message lists them).
     ValueError
-        If ``alpha <= 0``, ``max_distance <= 0``, ``n_nodes < 2``, ``max_distance`` is given for a
+        If ``alpha`` is outside ``ALPHA_RANGE``, ``max_distance <= 0``, ``n_nodes < 2``,
+        ``max_distance`` is given for a
         Gaussian mixture, or an ``OverlappingUniform`` has more than one feature.
 
     Notes
@@ -648,6 +660,12 @@ class MixupOptimum(Predictor):
         caller = "MixupOptimum"
         self.dist = dist
         self.alpha = check_real(alpha, "alpha", caller, low=0.0, low_inclusive=False)
+        if not ALPHA_RANGE[0] <= self.alpha <= ALPHA_RANGE[1]:
+            raise param_error(
+                "alpha", caller,
+                f"in ALPHA_RANGE = [{ALPHA_RANGE[0]:g}, {ALPHA_RANGE[1]:g}], where the "
+                "lam-quadrature is checked (beyond it use EmpiricalMixupOptimum on a sample, or "
+                "a trained network)", self.alpha)
         self.max_distance = (None if max_distance is None else check_real(
             max_distance, "max_distance", caller, low=0.0, low_inclusive=False))
         self.n_nodes = None if n_nodes is None else check_int(n_nodes, "n_nodes", caller, low=2)

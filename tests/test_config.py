@@ -144,6 +144,11 @@ BAD_CONFIGS = [
     (base(fixed={"lr_schedule": "cosine", "until_interpolation": True}),
      r"'lr_schedule' = 'cosine' and 'until_interpolation' = true exclude each other"),
     (base(data_keys=["family", "colour"]), r"field 'data_keys' names 'colour'"),
+    # The exact Mixup optimum's lam-quadrature is checked on [0.01, 100] only.
+    (base(grid={"method": ["hard_interpolator", "mixup_optimum_local"]},
+          fixed={"mix_alpha": 1e-17}),
+     r"'mix_alpha' = 1e-17 is outside the range of the exact Mixup optimum, \[0.01, 100\] "
+     r"\(grid point \{'method': 'mixup_optimum_local'\}\)"),
     # Every grid point must describe a distribution, so no cell runs before a bad one fails.
     (base(grid={"n_classes": [2, 3]}), r"grid point \{'n_classes': 3\} does not describe a "
                                        r"valid distribution: .*group_size"),

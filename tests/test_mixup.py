@@ -206,7 +206,7 @@ def _check_bins(z, labels, edges, predictor, singular=(), n_sigma=5.0, **rule):
 # ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("a", [0.05, 0.3, 0.5, 1.0, 3.0, 32.0, 100.0])
+@pytest.mark.parametrize("a", [0.01, 0.05, 0.3, 0.5, 1.0, 3.0, 32.0, 100.0])
 @pytest.mark.parametrize("n", [16, 128, 512])
 def test_beta_rule_reproduces_moments(a, n):
     lam, log_w = _beta_rule(n, a)
@@ -284,7 +284,7 @@ def _grid(dist, n, fine=False):
 
 
 @pytest.mark.parametrize("case", UNIFORM_CASES)
-@pytest.mark.parametrize("a", ALPHAS)
+@pytest.mark.parametrize("a", ALPHAS + [0.01, 100.0])  # with the ends of ALPHA_RANGE
 def test_uniform_optimum_matches_quadrature(case, a):
     k, overlap, m, spacing, delta = case
     dist = oc.OverlappingUniform(k, overlap, group_size=m, spacing=spacing)
@@ -447,15 +447,23 @@ def _gaussian_quad_g(gm, z, a):
     N = np.zeros(k)
     for i in range(k):
         for j in range(k):
-            val = integrate.quad(lambda l: l * math.exp(log_q(l, i, j) - shift), 0, 1,
-                                 weight="alg", wvar=(a - 1, a - 1), epsabs=1e-14 * scale,
-                                 epsrel=1e-11,
-                                 limit=500)[0]
+            if a <= 2.0:  # endpoint singularities (a < 1): QAWS integrates the weight exactly
+                val = integrate.quad(lambda l: l * math.exp(log_q(l, i, j) - shift), 0, 1,
+                                     weight="alg", wvar=(a - 1, a - 1), epsabs=1e-14 * scale,
+                                     epsrel=1e-11, limit=500)[0]
+            else:  # a smooth weight peaked at 1/2 (width ~ 1/sqrt(8a)): QAWS's Chebyshev
+                # moments lose accuracy for large exponents, so take the Beta pdf in log space
+                # (its constant cancels in N / N.sum())
+                val = integrate.quad(
+                    lambda l: l * math.exp(log_q(l, i, j) - shift
+                                           + (a - 1) * math.log(l * (1 - l))
+                                           - special.betaln(a, a)),
+                    0, 1, points=[0.5], epsabs=1e-14, epsrel=1e-12, limit=500)[0]
             N[i] += p[i] * p[j] * val
     return N / N.sum()
 
 
-@pytest.mark.parametrize("a", [0.1, 0.3, 1.0, 2.0, 32.0])
+@pytest.mark.parametrize("a", [0.01, 0.1, 0.3, 1.0, 2.0, 32.0, 100.0])  # ALPHA_RANGE's ends
 def test_gaussian_optimum_matches_quad(a):
     rng = np.random.default_rng(5)
     cases = [oc.GaussianMixture.orthogonal(3, separation=3.0),
@@ -1171,3 +1179,31 @@ def test_degenerate_training_sets():
     assert d.singular_mass_ == 1.0
     np.testing.assert_allclose(d.predict_proba(np.array([[0.9, 1.2]])), [[0.0, 1.0]])
     assert np.isneginf(d.mixed_log_density(np.array([[0.9, 1.2]])))[0]
+
+
+@pytest.mark.parametrize("alpha", [1e-17, 0.0099, 100.5, 1e6])
+def test_alpha_outside_the_checked_range_is_refused(alpha):
+    # below ~1e-8 the Gauss-Jacobi nodes round onto lam = 0 (log 0: "math domain error")
+    with pytest.raises(ValueError, match=r"'alpha' parameter of MixupOptimum must be in "
+                       r"ALPHA_RANGE = \[0.01, 100\].* EmpiricalMixupOptimum"):
+        oc.MixupOptimum(oc.OverlappingUniform(4, 0.5), alpha=alpha)
+
+
+@pytest.mark.parametrize("alpha", [1e-17, 1e6])
+def test_empirical_optimum_takes_any_positive_alpha(alpha):
+    X, y = np.array([[0.0], [1.0], [2.0], [0.5]]), np.array([0, 1, 0, 1])
+    p = oc.EmpiricalMixupOptimum(alpha=alpha).fit(X, y).predict_proba(np.array([[0.3], [1.7]]))
+    assert np.all(np.isfinite(p)) and np.allclose(p.sum(axis=1), 1.0)
+
+
+def test_a_mixing_radius_beyond_the_support_is_global_mixing():
+    dist = oc.OverlappingUniform(4, 0.5)  # support [0, 5.5]: no pair is farther apart
+    z = _grid(dist, 9)[:, None]
+    glob = oc.MixupOptimum(dist).predict_proba(z)
+    for delta in (5.5, 1e100, 1e300):  # 1e100 used to overflow ("math range error")
+        np.testing.assert_array_equal(oc.MixupOptimum(dist, max_distance=delta).predict_proba(z),
+                                      glob)
+    # and the general path is continuous there: just inside the width it agrees to rounding
+    np.testing.assert_allclose(
+        oc.MixupOptimum(dist, max_distance=5.5 * (1 - 1e-12)).predict_proba(z), glob,
+        atol=1e-10, equal_nan=True)

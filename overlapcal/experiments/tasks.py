@@ -549,6 +549,14 @@ def _validate_points(config: SweepConfig, source: str) -> None:
         if p["lr_schedule"] == "cosine" and p["until_interpolation"]:
             raise ConfigError(f"{source}: 'lr_schedule' = 'cosine' and 'until_interpolation' = "
                               f"true exclude each other (grid point {point})")
+        if p["method"] in ("mixup_optimum", "mixup_optimum_local"):
+            from overlapcal.mixup import ALPHA_RANGE
+
+            if not ALPHA_RANGE[0] <= p["mix_alpha"] <= ALPHA_RANGE[1]:
+                raise ConfigError(
+                    f"{source}: 'mix_alpha' = {p['mix_alpha']!r} is outside the range of the "
+                    f"exact Mixup optimum, [{ALPHA_RANGE[0]:g}, {ALPHA_RANGE[1]:g}] "
+                    f"(grid point {point}); networks ('mixup_net') take any alpha > 0")
         key = json.dumps({k: p[k] for k in DATA_KEYS}, sort_keys=True)
         if key in built:
             continue
