@@ -29,6 +29,7 @@ __all__ = [
     "check_logits",
     "param_error",
     "check_bool",
+    "check_distribution",
 ]
 
 
@@ -71,6 +72,18 @@ def check_random_state(rng) -> np.random.Generator:
             f"The 'rng' parameter must be a non-negative int seed. Got {_show(rng)} instead."
         )
     return np.random.default_rng(rng)
+
+
+def check_distribution(dist, name: str, caller: str):
+    """Return ``dist`` if it is an overlapcal Distribution; a TypeError naming it otherwise."""
+    from .distributions.base import Distribution  # here: the distributions import this module
+
+    if not isinstance(dist, Distribution):
+        raise TypeError(
+            f"The {name!r} parameter of {caller} must be an overlapcal Distribution. "
+            f"Got {type(dist).__name__} instead."
+        )
+    return dist
 
 
 def check_bool(value, name: str, caller: str) -> bool:

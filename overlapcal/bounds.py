@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from ._numerics import binary_entropy
-from ._validation import check_int, check_real
+from ._validation import check_distribution, check_int, check_real, param_error
 from .estimate import Estimate
 
 __all__ = [
@@ -39,6 +39,21 @@ def _check_common(accuracy, n_classes, caller):
     k = check_int(n_classes, "n_classes", caller, low=2)
     a = check_real(accuracy, "accuracy", caller, low=0.0, high=1.0)
     return a, k
+
+
+def _check_entropy(conditional_entropy, a, k, caller):
+    """``0 <= H(Y|X) <= f(A)``: Fano's inequality holds for every classifier of accuracy ``A``
+    (and ``f(A) <= log k``), so a larger entropy describes no distribution (and would give a
+    negative KL risk). 1e-9 absorbs rounding in the caller's ``H`` and ``A``."""
+    h = check_real(conditional_entropy, "conditional_entropy", caller, low=0.0)
+    fano = corollary2_f(a, k)
+    if h > fano + 1e-9:
+        raise param_error(
+            "conditional_entropy", caller,
+            f"at most f(A) = H_b(A) + (1 - A) log(k - 1) = {fano:.6g} for accuracy {a:g} and "
+            f"k = {k} (Fano's inequality; it is at most log k = {math.log(k):.6g} in any case)",
+            h)
+    return h
 
 
 def corollary2_f(accuracy, n_classes: int) -> float:
@@ -93,8 +108,8 @@ def hard_interpolator_risk(accuracy, n_classes: int, conditional_entropy, *, mar
         ``A = P(Y = yhat(X))`` (e.g. :func:`overlapcal.population_accuracy`).
     n_classes : int >= 2
         ``k``.
-    conditional_entropy : float >= 0
-        ``H(Y|X)`` of the distribution.
+    conditional_entropy : float in [0, f(A)]
+        ``H(Y|X)`` of the distribution (at most ``f(A)`` by Fano's inequality).
     margin : float > 0, default 1.0
         ``B``.
     temperature : float > 0, default 1.0
@@ -115,7 +130,7 @@ def hard_interpolator_risk(accuracy, n_classes: int, conditional_entropy, *, mar
     """
     caller = "hard_interpolator_risk"
     a, k = _check_common(accuracy, n_classes, caller)
-    h = check_real(conditional_entropy, "conditional_entropy", caller, low=0.0)
+    h = _check_entropy(conditional_entropy, a, k, caller)
     b = check_real(margin, "margin", caller, low=0.0, low_inclusive=False)
     t = check_real(temperature, "temperature", caller, low=0.0, low_inclusive=False)
     z = b / t  # may overflow to inf for extreme temperatures: logaddexp handles it
@@ -135,8 +150,8 @@ def oracle_hard_interpolator_risk(accuracy, n_classes: int, conditional_entropy)
         ``A``.
     n_classes : int >= 2
         ``k``.
-    conditional_entropy : float >= 0
-        ``H(Y|X)``.
+    conditional_entropy : float in [0, f(A)]
+        ``H(Y|X)`` (at most ``f(A)`` by Fano's inequality).
 
     Returns
     -------
@@ -152,7 +167,7 @@ def oracle_hard_interpolator_risk(accuracy, n_classes: int, conditional_entropy)
     """
     caller = "oracle_hard_interpolator_risk"
     a, k = _check_common(accuracy, n_classes, caller)
-    h = check_real(conditional_entropy, "conditional_entropy", caller, low=0.0)
+    h = _check_entropy(conditional_entropy, a, k, caller)
     return corollary2_f(oracle_confidence(a, k), k) - h
 
 
@@ -178,7 +193,7 @@ def uniform_risk(dist, **monte_carlo) -> Estimate:
     >>> round(risk.value, 6), risk.method       # log 10 - 0.5 log 2
     (1.956012, 'exact')
     """
-    k = dist.n_classes
+    k = check_distribution(dist, "dist", "uniform_risk").n_classes
     h = dist.conditional_entropy(**monte_carlo)
     return Estimate(math.log(k) - h.value, h.stderr, h.method, h.n_samples)
 
@@ -208,6 +223,7 @@ def ts_lower_bound(dist, **monte_carlo) -> Estimate:
     >>> round(bound.value, 6), bound.method
     (0.892774, 'exact')
     """
+    check_distribution(dist, "dist", "ts_lower_bound")
     k = check_int(dist.n_classes, "n_classes", "ts_lower_bound", low=2)
     a = dist.bayes_accuracy(**monte_carlo)
     h = dist.conditional_entropy(**monte_carlo)

@@ -36,8 +36,13 @@ import numpy as np
 from scipy.special import logsumexp, xlogy
 
 from ._numerics import kl_rows, log_softmax
-from ._validation import check_int, check_option, check_random_state, check_real
-from .distributions.base import Distribution
+from ._validation import (
+    check_distribution,
+    check_int,
+    check_option,
+    check_random_state,
+    check_real,
+)
 from .estimate import Estimate
 from .recalibration import _Data, _solve, _temperature, _warn_status
 
@@ -407,11 +412,7 @@ def _make_design(predictor, dist, method, n_samples, rng, caller) -> _Design:
 
 
 def _check_inputs(predictor, dist, method, n_samples, rng, caller, methods=_METHODS):
-    if not isinstance(dist, Distribution):
-        raise TypeError(
-            f"The 'dist' parameter of {caller} must be an overlapcal Distribution. "
-            f"Got {type(dist).__name__} instead."
-        )
+    check_distribution(dist, "dist", caller)
     if not callable(getattr(predictor, "logits", None)):
         raise TypeError(
             f"The 'predictor' parameter of {caller} must have a logits(X) method (an overlapcal "

@@ -193,14 +193,9 @@ class BayesPredictor(Predictor):
     """
 
     def __init__(self, dist):
-        from .distributions import Distribution
+        from ._validation import check_distribution
 
-        if not isinstance(dist, Distribution):
-            raise TypeError(
-                "The 'dist' parameter of BayesPredictor must be an overlapcal Distribution. "
-                f"Got {type(dist).__name__} instead."
-            )
-        self.dist = dist
+        self.dist = check_distribution(dist, "dist", "BayesPredictor")
         self.n_classes_ = dist.n_classes
         self.n_features_in_ = dist.n_features
 

@@ -125,3 +125,31 @@ def test_extreme_margins_and_temperatures_stay_finite_or_exact():
 def test_errors_name_the_parameter(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("call,match", [
+    # H(Y|X) above f(A) (Fano) describes no distribution: the risk would come out negative
+    (lambda: oracle_hard_interpolator_risk(1.0, 4, 0.5),
+     r"'conditional_entropy' parameter of oracle_hard_interpolator_risk must be at most "
+     r"f\(A\) = .* = 0 for accuracy 1 and k = 4 \(Fano's inequality.*Got 0.5"),
+    (lambda: hard_interpolator_risk(0.75, 4, 10.0),
+     r"'conditional_entropy' parameter of hard_interpolator_risk must be at most f\(A\)"),
+])
+def test_entropy_above_fano_is_refused(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_entropy_at_fano_equality_is_accepted():
+    # labels independent of X, uniform: H = log k, A = 1/k, f(A) = log k (rounding tolerated)
+    k = 7
+    assert oracle_hard_interpolator_risk(1 / k, k, math.log(k)) == pytest.approx(0.0, abs=1e-15)
+    assert oracle_hard_interpolator_risk(1.0, k, 0.0) == 0.0
+
+
+@pytest.mark.parametrize("function", [uniform_risk, ts_lower_bound])
+@pytest.mark.parametrize("dist", ["x", None, 3])
+def test_bounds_of_a_distribution_check_it(function, dist):
+    with pytest.raises(TypeError, match=rf"'dist' parameter of {function.__name__} must be an "
+                                        r"overlapcal Distribution"):
+        function(dist)

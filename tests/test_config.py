@@ -144,6 +144,12 @@ BAD_CONFIGS = [
     (base(fixed={"lr_schedule": "cosine", "until_interpolation": True}),
      r"'lr_schedule' = 'cosine' and 'until_interpolation' = true exclude each other"),
     (base(data_keys=["family", "colour"]), r"field 'data_keys' names 'colour'"),
+    # The name is a file name in OUT/: no path separators, no '..', nothing hidden.
+    (base(name="../escaped"), r"field 'name' must be a file name .*got '../escaped'"),
+    (base(name="sub/dir/x"), r"field 'name' must be a file name"),
+    (base(name=".hidden"), r"field 'name' must be a file name"),
+    (base(name="a b"), r"field 'name' must be a file name"),
+    (base(description=5), r"field 'description' must be a string, got 5"),
     # The exact Mixup optimum's lam-quadrature is checked on [0.01, 100] only.
     (base(grid={"method": ["hard_interpolator", "mixup_optimum_local"]},
           fixed={"mix_alpha": 1e-17}),

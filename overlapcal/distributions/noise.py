@@ -15,7 +15,13 @@ import numpy as np
 from scipy.special import logsumexp
 
 from .._numerics import entropy
-from .._validation import check_int, check_option, check_random_state, check_real
+from .._validation import (
+    check_distribution,
+    check_int,
+    check_option,
+    check_random_state,
+    check_real,
+)
 from ..estimate import Estimate
 from .base import Distribution, Segments, monte_carlo_mean
 from .gaussian import GaussianMixture, _binary_noisy_entropy, _expect_over_log_odds
@@ -135,12 +141,7 @@ class LabelNoise(Distribution):
 
     def __init__(self, base, rate, kind="pair", rng=None):
         caller = "LabelNoise"
-        if not isinstance(base, Distribution):
-            raise TypeError(
-                f"The 'base' parameter of {caller} must be an overlapcal Distribution. "
-                f"Got {type(base).__name__} instead."
-            )
-        self.base = base
+        self.base = check_distribution(base, "base", caller)
         self.rate = check_real(rate, "rate", caller, low=0.0, high=1.0)
         self.kind = check_option(kind, "kind", caller, ("pair", "symmetric"))
         rng = check_random_state(rng)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ else:  # pragma: no cover - Python 3.10
 
 __all__ = ["ConfigError", "SweepConfig", "Cell", "load_config", "config_from_dict", "expand"]
 
+_FILE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 _TOP_LEVEL = {"name", "task", "seed", "replicates", "grid", "fixed", "scheduler", "workers",
               "data_keys", "description"}
 
@@ -260,6 +262,10 @@ def config_from_dict(data: dict, source: str = "config") -> SweepConfig:
     name, task = data["name"], data["task"]
     if not isinstance(name, str) or not name:
         _fail(source, "name", f"must be a non-empty string, got {name!r}")
+    # The name becomes the file names OUT/NAME.jsonl and OUT/NAME.csv: no path, nothing hidden.
+    if not _FILE_NAME.fullmatch(name):
+        _fail(source, "name", "must be a file name (letters, digits, '.', '_', '-'; not "
+                              f"starting with '.'), got {name!r}")
     if not isinstance(task, str):
         _fail(source, "task", f"must be a string, got {task!r}")
     from .tasks import TASKS
@@ -303,8 +309,11 @@ def config_from_dict(data: dict, source: str = "config") -> SweepConfig:
     data_keys = data.get("data_keys", TASKS[task].data_keys)
     if not isinstance(data_keys, (list, tuple)) or not all(isinstance(k, str) for k in data_keys):
         _fail(source, "data_keys", "must be a list of parameter names")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        _fail(source, "description", f"must be a string, got {description!r}")
     config = SweepConfig(name, task, seed, clean_grid, dict(fixed), replicates, scheduler, workers,
-                         tuple(data_keys), str(data.get("description", "")))
+                         tuple(data_keys), description)
     TASKS[task].validate(config, source)
     return config
 
