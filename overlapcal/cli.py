@@ -118,12 +118,11 @@ def _sweep(args) -> int:
                            progress=not args.no_progress)
     except SchedulerError as exc:
         raise SystemExit(f"overlapcal: {exc}")
-    except SweepError as exc:
-        exc.result.store.write_csv(out / f"{config.name}.csv")  # the cells that did finish
+    except SweepError as exc:  # run_sweep has written the CSV of the cells that finished
         return _failed(exc, out)
     except KeyboardInterrupt:
         return _interrupted(out)
-    csv_path = result.store.write_csv(out / f"{config.name}.csv")
+    csv_path = out / f"{config.name}.csv"  # written by run_sweep
     print(f"{config.name}: {result.n_cells} cells ({result.n_run} run, {result.n_skipped} "
           f"already done) in {result.seconds:.1f} s; results in {result.store.path} and {csv_path}")
     return 0

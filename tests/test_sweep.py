@@ -136,6 +136,12 @@ def test_sweep_results_are_scoped_to_the_config(reference, tmp_path):
     other = run_sweep(make_config(seed=8), out, workers=1, progress=False)
     assert other.n_run == config.n_cells and len(other.rows) == len(result.rows)
     assert len(ResultStore(out / "small.jsonl").records()) == 2 * config.n_cells
+    # run_sweep itself writes NAME.csv, with this config's rows only (the store keeps both)
+    with open(out / "small.csv", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert len(table) == len(other.rows)
+    assert {r["cell_id"] for r in table} == {r["cell_id"] for r in other.rows}
+    assert [float(r["kl"]) for r in table] == [r["kl"] for r in other.rows]
 
 
 @pytest.mark.parametrize("lost", [1, 3])

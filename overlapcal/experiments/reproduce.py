@@ -17,7 +17,6 @@ minutes on 2 CPU cores; ``quick=False`` is the full configuration (see :data:`FU
 
 from __future__ import annotations
 
-import csv
 import math
 import time
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import SweepConfig, config_from_dict
+from .store import write_rows_csv
 from .sweep import check_writable, run_sweep
 from .tasks import _local_max_distance
 
@@ -865,7 +865,7 @@ def reproduce(out, *, quick: bool = True, scheduler=None, workers=None, progress
         results.append(result)
         if key != "F4":
             all_rows += [{"figure": key, **r} for r in rows]
-    _write_csv(all_rows, out / "results.csv")
+    write_rows_csv(all_rows, out / "results.csv")
     (out / "report.md").write_text(_report(results, quick))
     return results
 
@@ -880,18 +880,6 @@ def _check_torch(configs, keys) -> None:
     if nets and importlib.util.find_spec("torch") is None:
         raise ImportError(f"reproduce: the sweeps {nets[:3]} train networks and need PyTorch: "
                           "pip install 'overlapcal[torch]' (or torch==2.13.0 for the CPU build)")
-
-
-def _write_csv(rows, path: Path) -> None:
-    columns: list[str] = []
-    for row in rows:
-        columns.extend(c for c in row if c not in columns)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
 
 
 def _report(results: list[FigureResult], quick: bool) -> str:

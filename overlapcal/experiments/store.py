@@ -26,7 +26,7 @@ try:
 except ImportError:  # pragma: no cover - Windows: appends are still one write each
     fcntl = None
 
-__all__ = ["ResultStore"]
+__all__ = ["ResultStore", "write_rows_csv"]
 
 
 class ResultStore:
@@ -177,21 +177,30 @@ class ResultStore:
                 table.append({**base, **row})
         return table
 
-    def write_csv(self, path) -> Path:
-        """Write :meth:`rows` to ``path`` atomically (temporary file, then rename)."""
-        rows = self.rows()
-        path = Path(path)
-        columns: list[str] = []
-        for row in rows:
-            columns.extend(c for c in row if c not in columns)
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            with open(tmp, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=columns)
-                writer.writeheader()
-                writer.writerows(rows)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)  # a failed write leaves the old CSV and no debris
-            raise
-        return path
+    def write_csv(self, path, rows=None) -> Path:
+        """Write ``rows`` (default: :meth:`rows`, the whole store) with :func:`write_rows_csv`."""
+        return write_rows_csv(self.rows() if rows is None else rows, path)
+
+
+def write_rows_csv(rows, path) -> Path:
+    """Write a tidy table (a list of dicts) to ``path`` as CSV, atomically.
+
+    The columns are the union of the rows' keys in order of first appearance (a missing value
+    is an empty field). The table goes to a temporary file that is then renamed over ``path``,
+    so a failed or interrupted write leaves the old file and no debris.
+    """
+    path = Path(path)
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(c for c in row if c not in columns)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path

@@ -413,6 +413,10 @@ def run_sweep(
 ) -> SweepResult:
     """Run (or resume) ``config``, storing results in ``out/<config.name>.jsonl``.
 
+    Each finished cell is appended to the store at once; at the end the tidy table of the
+    config's cells, ``rows``, is (re)written to ``out/<config.name>.csv`` (also when some cells
+    failed).
+
     Parameters
     ----------
     config : SweepConfig
@@ -506,6 +510,7 @@ def run_sweep(
             bar.close()
     ids = {cell.cell_id for cell in cells}
     rows = [row for row in store.rows() if row["cell_id"] in ids]
+    store.write_csv(Path(out) / f"{config.name}.csv", rows)
     result = SweepResult(store, rows, len(cells), len(todo) - len(failures),
                          len(cells) - len(todo), time.perf_counter() - start, config.name,
                          tuple(failures))
