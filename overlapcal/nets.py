@@ -511,6 +511,17 @@ class Standardize(nn.Module):
         return (x - self.shift) / self.scale
 
 
+def _check_fits(X: np.ndarray, dtype: str, name: str, caller: str) -> None:
+    """Finite inputs beyond the network's float range would become inf (and NaN outputs)."""
+    limit = float(np.finfo(np.dtype(dtype)).max)
+    if X.size and (largest := float(np.max(np.abs(X)))) > limit:
+        raise ValueError(
+            f"The {name!r} parameter of {caller} must fit in dtype={dtype!r} (|x| <= "
+            f"{limit:.3g}). Got a largest |x| of {largest:.3g} instead; pass dtype='float64' "
+            "or rescale the inputs."
+        )
+
+
 def _mlp(n_features, n_classes, width, depth, seed, standardize_from=None):
     generator = torch.Generator(device="cpu").manual_seed(seed)
     sizes = [n_features] + [width] * depth + [n_classes]
@@ -677,6 +688,7 @@ class TrainedNetwork(Predictor):
         )
 
     def _logits(self, X: np.ndarray) -> np.ndarray:
+        _check_fits(X, self.dtype, "X", "TrainedNetwork.logits")
         X_t = torch.as_tensor(X, dtype=DTYPES[self.dtype], device=self.device)
         self.module.eval()
         out = _forward_in_batches(self.module, X_t) if X.shape[0] else None
@@ -955,6 +967,7 @@ def train(X, y, method: str = "erm", *, n_classes: int | None = None, module=Non
         net = _mlp(n_features, n_classes, width, depth, int(init_seed),
                    standardize_from=X if standardize else None).to(dev, torch_dtype)
         architecture = "mlp"
+    _check_fits(X, dtype, "X", caller)
     X_t = torch.as_tensor(X).to(torch_dtype).to(dev)  # cast on the CPU, move once
     y_t = torch.as_tensor(y, device=dev)
     T_t = torch.nn.functional.one_hot(y_t, n_classes).to(torch_dtype)

@@ -113,6 +113,14 @@ def _row_max(a: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Finite float64 logits whose row spread ``max h - h`` overflows (|h| near 1.8e308).
+_SPREAD_OVERFLOWS = (
+    "The logits must differ by less than the float64 maximum (1.8e308) within each row: "
+    "max h - h overflows to inf. Divide them by a power of two first (the fitted temperature "
+    "scales with the logits)."
+)
+
+
 def _prepare(logits, target, weight, *, allow_inf: bool, inv_scale: float = 1.0) -> _Chunk:
     """Shift by the row max (every TS quantity is invariant), mask ``-inf``, cache ``<t, h>``.
 
@@ -127,7 +135,7 @@ def _prepare(logits, target, weight, *, allow_inf: bool, inv_scale: float = 1.0)
     row_max = _row_max(logits)
     if allow_inf and not np.isfinite(row_max).all():
         raise ValueError("Every row of logits needs at least one finite entry. Got a row of -inf.")
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         hs = np.subtract(logits, row_max[:, None], dtype=np.float64)
     if inv_scale != 1.0:
         hs *= inv_scale
@@ -135,6 +143,8 @@ def _prepare(logits, target, weight, *, allow_inf: bool, inv_scale: float = 1.0)
     if allow_inf:
         finite = np.isfinite(hs)
         if not finite.all():
+            if np.isfinite(logits[~finite]).any():
+                raise ValueError(_SPREAD_OVERFLOWS)
             hs[~finite] = 0.0
             mask = finite
     rows = np.arange(hs.shape[0])
@@ -238,6 +248,8 @@ def _prepass(data: _Data) -> _Prepass:
         row_sum = np.einsum("ij->i", hs)  # einsum: much faster than sum(axis=1) for small k
         mean = row_sum / count
         magnitude = max(magnitude, float(-mean.min()))
+        if magnitude == math.inf:  # a row mean of max h - h overflowed: some difference did
+            raise ValueError(_SPREAD_OVERFLOWS)
         with np.errstate(over="ignore", invalid="ignore"):  # |h| > 1e154: redone scaled
             var = np.maximum(np.einsum("ij,ij->i", hs, hs) / count - mean * mean, 0.0)
         total += float(hs.shape[0]) if w is None else float(w.sum())

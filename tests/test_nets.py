@@ -582,3 +582,16 @@ def test_callback_must_return_a_bool_or_none():
     with pytest.raises(TypeError, match=r"'callback' of train must return True \(stop\), False "
                                         r"or None. Got int 1"):
         nets.train(X, y, "mixup", epochs=3, width=4, rng=0, callback=lambda record, module: 1)
+
+
+def test_inputs_beyond_float32_are_refused_not_turned_into_inf():
+    X = np.array([[1e39, 0.0], [0.0, 1e39], [1.0, 1.0], [2.0, 0.0]])
+    y = np.array([0, 1, 0, 1])
+    with pytest.raises(ValueError, match=r"'X' parameter of train must fit in "
+                       r"dtype='float32' \(\|x\| <= 3.4e\+38\). Got a largest \|x\| of 1e\+39"):
+        nets.train(X, y, epochs=1, width=4, depth=1, rng=0)
+    net = nets.train(X, y, epochs=1, width=4, depth=1, rng=0, dtype="float64")  # fits there
+    assert np.all(np.isfinite(net.predict_proba(np.zeros((1, 2)))))
+    small = nets.train(X / 1e39, y, epochs=1, width=4, depth=1, rng=0)
+    with pytest.raises(ValueError, match=r"'X' parameter of TrainedNetwork.logits must fit"):
+        small.logits(np.full((1, 2), 1e39))

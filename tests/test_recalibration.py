@@ -252,6 +252,20 @@ def test_temperature_is_scale_equivariant_from_1e_minus_6_to_1e300(warm_start, m
     assert reference.temperature_ == pytest.approx(2.0, rel=0.1)  # planted T0 = 2
 
 
+@pytest.mark.parametrize("impossible", [False, True])
+def test_logits_whose_spread_overflows_are_refused(impossible):
+    # 1e308 - (-1e308) is inf in float64: before, the fit ran on NaN moments to max_iter and
+    # returned T = inf. The optimum (about 2.9e308 here) is not representable either.
+    z = np.array([[1e308, -1e308, 0.0], [-1e308, 1e308, 0.0], [1e308, -1e308, 0.0]])
+    if impossible:  # the -inf masking must not swallow an overflowed difference
+        z[0, 2] = -np.inf
+    with pytest.raises(ValueError, match=r"logits must differ by less than the float64 "
+                       r"maximum .* Divide them by a power of two"):
+        oc.TemperatureScaling().fit(z, np.array([0, 1, 1]))
+    ts = fit_quiet(oc.TemperatureScaling(), z / 4, np.array([0, 1, 1]))  # spread now finite
+    assert ts.converged_ and np.isfinite(ts.temperature_)
+
+
 def test_denormal_separable_margin_gives_a_positive_temperature_and_finite_nll():
     # separable, smallest margin 5e-324: the documented bound m / log((k - 1) / eps) is not
     # representable (beta = inf gave T = 0.0 and nll_ = NaN); beta is capped at a finite value

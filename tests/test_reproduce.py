@@ -29,7 +29,8 @@ def test_every_figure_config_is_valid_and_quick_is_smaller():
 
 
 def tiny_configs(quick=True):
-    """The quick configuration shrunk to seconds: two grid values per axis, tiny samples and nets.
+    """The quick configuration shrunk to seconds: two values per grid axis but every method, tiny
+    samples and nets.
 
     Every sweep, method and recalibration of the real run is kept, so each figure, table and
     verdict is drawn from real rows of the same shape.
@@ -40,7 +41,10 @@ def tiny_configs(quick=True):
     for key, sweeps in figure_configs(True).items():
         configs[key] = []
         for config in sweeps:
-            grid = {name: list(values[:2]) for name, values in config.grid.items()}
+            # every method (F4 redraws a hard-interpolator and a local-Mixup cell), two values
+            # of every other axis
+            grid = {name: list(values if name == "method" else values[:2])
+                    for name, values in config.grid.items()}
             fixed = {name: shrink.get(name, value) if value is not None else None
                      for name, value in config.fixed.items()}
             fixed.pop("until_interpolation", None)  # 2 epochs cannot interpolate
@@ -73,6 +77,17 @@ def test_reproduce_writes_every_figure_the_report_and_resumes(tmp_path, monkeypa
         rows = list(csv.DictReader(handle))
     assert {row["figure"] for row in rows} == {"F1", "F2", "F3", "F5"}
     assert {"kl", "recalibration", "method", "cell_id"} <= set(rows[0])
+
+    # F4's diagrams redraw two stored F1 cells: their ECE and KL are those cells' numbers.
+    (f4,) = [r for r in results if r.key == "F4"]
+    compared = f4.verdicts[-1]
+    k = int(compared.claim.split("k = ")[1].split()[0])
+    for method, name in (("hard_interpolator", "hard interpolator"),
+                         ("mixup_optimum_local", "local Mixup optimum")):
+        (row,) = [r for r in rows if r["figure"] == "F1" and r["method"] == method
+                  and r["recalibration"] == "oracle" and int(r["n_classes"]) == k]
+        assert (f"{name}: ECE {float(row['test_ece_posterior']):.4f}, "
+                f"KL {float(row['kl']):.3f}") in compared.detail
 
     # Rerunning resumes from the stores: no cell is computed again, the numbers are identical.
     calls = []
@@ -206,3 +221,24 @@ def test_missing_torch_fails_before_any_sweep(tmp_path, monkeypatch):
 
     with pytest.raises(ImportError, match=r"train networks and need PyTorch"):
         reproduce_module.reproduce(tmp_path, progress=False)
+
+
+def growth_rows(kl, stderr, replicates=1):
+    return [{"n_classes": k, "kl": v + 0.001 * rep, "kl_stderr": stderr, "replicate": rep}
+            for k, v in zip([2, 4, 8], kl) for rep in range(replicates)]
+
+
+def test_growth_with_k_needs_a_slope_beyond_two_standard_errors():
+    (up,) = reproduce_module._growth_verdict("F5", "grows", growth_rows([0.08, 0.12, 0.16], 0.003))
+    assert up.passed is True and "(Monte Carlo error only)" in up.detail
+    assert "at k [2, 4, 8]" in up.detail  # grid values as written, not 2.0, 4.0, 8.0
+    (down,) = reproduce_module._growth_verdict("F5", "grows", growth_rows([0.16, 0.12, 0.08], 0.003))
+    assert down.passed is False
+    # the helper's case: 0.083, 0.115, 0.110 with errors of 0.01 is not evidence of growth
+    (flat,) = reproduce_module._growth_verdict("F5", "grows", growth_rows([0.083, 0.115, 0.110], 0.01))
+    assert flat.passed is None and "inconclusive" in flat.claim
+    # replicates: their spread counts, so noisy replicates widen the error
+    (reps,) = reproduce_module._growth_verdict("F5", "grows",
+                                               growth_rows([0.08, 0.12, 0.16], 0.0, replicates=3))
+    assert reps.passed is True and "3 replicates" in reps.detail
+    assert reproduce_module._growth_verdict("F5", "grows", growth_rows([0.1], 0.01)) == []

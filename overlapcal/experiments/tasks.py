@@ -26,8 +26,8 @@ import numpy as np
 
 from .config import Cell, ConfigError, SweepConfig
 
-__all__ = ["Task", "TASKS", "FAMILIES", "METHODS", "RECALIBRATIONS", "build_distribution",
-           "build_predictor"]
+__all__ = ["Task", "TASKS", "FAMILIES", "METHODS", "RECALIBRATIONS", "CellData",
+           "build_distribution", "build_predictor", "cell_data"]
 
 FAMILIES = ("overlapping_uniform", "gaussian_pairs", "gaussian_orthogonal", "gaussian_shifted")
 METHODS = ("bayes", "hard_interpolator", "soft_interpolator", "erm_net", "mixup_net",
@@ -325,6 +325,66 @@ def _ground_truth(dist, p, rng) -> dict:
 
 # -- the calibration task ---------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class CellData:
+    """What a calibration cell computes on: its distribution and samples, from its data seed.
+
+    Attributes
+    ----------
+    params : dict
+        The cell's parameters with the task's defaults filled in.
+    dist : Distribution
+    X, y : ndarray
+        The training sample (``n_train``, or ``n_per_class * k`` points).
+    X_val, y_val, X_test, y_test : ndarray
+        The validation sample (fitted TS) and the test sample (sample metrics).
+    eta_test : ndarray
+        The true posterior at ``X_test``.
+    eval_seed : int
+        The seed of every population functional of the cell (common random numbers).
+    """
+
+    params: dict
+    dist: object
+    X: np.ndarray
+    y: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    eta_test: np.ndarray
+    eval_seed: int
+
+
+def cell_data(cell: Cell) -> CellData:
+    """Rebuild a calibration cell's distribution and samples from its data seed.
+
+    The same draws, in the same order, as :func:`run_calibration`, so a figure can redraw a
+    stored cell exactly (``build_predictor(data.params, data.dist, data.X, data.y,
+    cell.method_rng())`` refits its predictor).
+
+    Examples
+    --------
+    >>> from overlapcal.experiments.config import config_from_dict, expand
+    >>> from overlapcal.experiments.tasks import cell_data
+    >>> cell = expand(config_from_dict({"name": "demo", "task": "calibration", "seed": 0,
+    ...                                 "grid": {"n_classes": [4]}}))[0]
+    >>> a, b = cell_data(cell), cell_data(cell)
+    >>> a.X.shape, a.eta_test.shape[1], bool((a.X_test == b.X_test).all())
+    ((80, 1), 4, True)
+    """
+    p = {**DEFAULTS, **cell.params}
+    data_rng = cell.data_rng()
+    dist = build_distribution(p, rng=data_rng)
+    n_train = p["n_train"] or p["n_per_class"] * dist.n_classes
+    X, y = dist.sample(n_train, rng=data_rng)
+    X_val, y_val = dist.sample(p["n_val"], rng=data_rng)
+    X_test, y_test = dist.sample(p["n_test"], rng=data_rng)
+    eval_seed = int(data_rng.integers(2**63))  # common random numbers for every evaluation
+    return CellData(p, dist, X, y, X_val, y_val, X_test, y_test, dist.posterior(X_test),
+                    eval_seed)
+
+
 def run_calibration(cell: Cell) -> list[dict]:
     """Sample, fit, recalibrate and evaluate one cell; one row per recalibration.
 
@@ -392,20 +452,14 @@ def run_calibration(cell: Cell) -> list[dict]:
     from overlapcal import metrics
     from overlapcal._numerics import softmax
 
-    p = {**DEFAULTS, **cell.params}
-    data_rng, method_rng = cell.data_rng(), cell.method_rng()
-    dist = build_distribution(p, rng=data_rng)
-    k = dist.n_classes
-    n_train = p["n_train"] or p["n_per_class"] * k
-    X, y = dist.sample(n_train, rng=data_rng)
-    X_val, y_val = dist.sample(p["n_val"], rng=data_rng)
-    X_test, y_test = dist.sample(p["n_test"], rng=data_rng)
-    eta_test = dist.posterior(X_test)
-    eval_seed = int(data_rng.integers(2**63))  # common random numbers for every evaluation
+    data = cell_data(cell)
+    p, dist, eval_seed = data.params, data.dist, data.eval_seed
+    X_val, y_val, X_test, y_test, eta_test = (data.X_val, data.y_val, data.X_test, data.y_test,
+                                              data.eta_test)
     truth = _ground_truth(dist, p, eval_seed)
 
     start = time.perf_counter()
-    predictor, info = build_predictor(p, dist, X, y, method_rng)
+    predictor, info = build_predictor(p, dist, data.X, data.y, cell.method_rng())
     fit_seconds = time.perf_counter() - start
     # Exact finite sums when both the distribution and the predictor are piecewise constant
     # in 1-D; otherwise Monte Carlo on common random numbers (``eval_seed``). Adaptive
