@@ -57,6 +57,7 @@ bins of :func:`ece`), :func:`classwise_reliability_curves` (one per class, the b
 
 from __future__ import annotations
 
+import inspect
 import math
 import weakref
 from dataclasses import dataclass, field
@@ -1485,7 +1486,11 @@ def _bootstrap(metric, probs, labels, posterior, n_bootstrap, confidence, rng, k
     rng = check_random_state(rng)
 
     if metric in _TOP_LABEL_EVALUATORS:
-        evaluate = _TOP_LABEL_EVALUATORS[metric](**kwargs)
+        factory = _TOP_LABEL_EVALUATORS[metric]
+        unknown = sorted(set(kwargs) - (set(inspect.signature(factory).parameters) - {"caller"}))
+        if unknown:
+            raise TypeError(f"{caller}: {metric.__name__} has no parameter {unknown[0]!r}")
+        evaluate = factory(**kwargs)
         data = _top_label(probs, labels, posterior, metric.__name__)
         n = data.n
         value = evaluate(data, None)

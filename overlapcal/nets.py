@@ -436,6 +436,11 @@ def _check_mixing(method, alpha, n_mix, mix_mode, partners, caller):
     elif method == "dmixup":
         n_mix = 3 if n_mix is None else n_mix
     else:
+        if n_mix is not None:
+            raise ValueError(
+                f"The 'n_mix' parameter of {caller} must be None with method='erm', which mixes "
+                f"nothing. Got {n_mix} instead; use method='mixup' or 'dmixup' to mix points."
+            )
         n_mix = 1
     return method, alpha, n_mix, mix_mode, partners
 

@@ -418,6 +418,13 @@ def _check_inputs(predictor, dist, method, n_samples, rng, caller, methods=_METH
             f"The 'predictor' parameter of {caller} must have a logits(X) method (an overlapcal "
             f"Predictor). Got {type(predictor).__name__} instead."
         )
+    from .predictors import Predictor
+
+    if isinstance(predictor, Predictor) and not hasattr(predictor, "n_features_in_"):
+        raise RuntimeError(
+            f"The 'predictor' parameter of {caller} is a {type(predictor).__name__} that is not "
+            "fitted yet. Call its 'fit' first."
+        )
     expectations = (("n_features_in_", dist.n_features), ("n_classes_", dist.n_classes))
     for attribute, expected in expectations:
         value = getattr(predictor, attribute, None)

@@ -1088,8 +1088,11 @@ def test_negative_seed_names_rng():
 def test_bootstrap_rejects_legacy_random_state_and_unknown_kwargs():
     with pytest.raises(TypeError, match="'rng' parameter must be"):
         M.bootstrap(M.ece, GOOD_P, GOOD_Y, rng=np.random.RandomState(0))
-    with pytest.raises(TypeError, match="n_binz"):
+    with pytest.raises(TypeError, match="bootstrap: expected_calibration_error has no "
+                                        "parameter 'n_binz'"):  # not a private evaluator's name
         M.bootstrap(M.ece, GOOD_P, GOOD_Y, n_binz=3)
+    with pytest.raises(TypeError, match="has no parameter 'caller'"):
+        M.bootstrap(M.ece, GOOD_P, GOOD_Y, caller="x")
 
 
 # --------------------------------------------------------------------------------------------

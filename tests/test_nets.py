@@ -455,6 +455,8 @@ def test_cpu_device_object_accepted():
          r"'max_epochs' parameter of train must be an int >= 5. Got 4"),
         (dict(until_interpolation=True, lr_schedule="cosine"),
          r"'lr_schedule' .* must be 'constant' with until_interpolation=True"),
+        # ERM mixes nothing: an n_mix given with it was silently dropped
+        (dict(n_mix=3), r"'n_mix' parameter of train must be None with method='erm'.* Got 3"),
     ],
 )
 def test_parameter_errors(kwargs, match):

@@ -574,3 +574,12 @@ def test_monte_carlo_stderr_is_the_sample_standard_deviation_over_root_n(monkeyp
     assert mc.value == pytest.approx(kl.mean(), rel=1e-12)
     assert mc.stderr == pytest.approx(kl.std(ddof=1) / math.sqrt(n), rel=1e-9)
     assert mc.stderr > 0
+
+
+@pytest.mark.parametrize("function", [oc.population_kl, oc.oracle_temperature,
+                                      oc.population_accuracy])
+def test_an_unfitted_predictor_is_named_as_the_parameter(function):
+    # it used to surface as "Call 'fit' before 'breakpoints'", a method the user never called
+    with pytest.raises(RuntimeError, match=rf"'predictor' parameter of {function.__name__} is a "
+                                           r"HardInterpolator that is not fitted yet"):
+        function(oc.HardInterpolator(), oc.OverlappingUniform(4, 0.5))
