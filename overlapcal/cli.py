@@ -1,7 +1,7 @@
 """The ``overlapcal`` command line.
 
-    overlapcal reproduce [--quick] [--out DIR] [--scheduler ADDRESS] [--workers N]
-                                        every theorem plot, a results table and a report
+    overlapcal reproduce [--quick] [--out DIR] [--figures F ...] [--scheduler ADDRESS]
+                         [--workers N]  every theorem plot, a results table and a report
     overlapcal describe [--out DIR]     ground truth of the built-in families: a table and a figure
     overlapcal sweep CONFIG.toml [--out DIR] [--scheduler ADDRESS] [--workers N]
                                         run or resume a declarative sweep
@@ -79,7 +79,8 @@ def _reproduce(args) -> int:
     start = time.perf_counter()
     try:
         results = reproduce(out, quick=args.quick, scheduler=args.scheduler,
-                            workers=args.workers, progress=not args.no_progress)
+                            workers=args.workers, progress=not args.no_progress,
+                            figures=args.figures)
     except SchedulerError as exc:
         raise SystemExit(f"overlapcal: {exc}")
     except SweepError as exc:
@@ -164,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="Dask scheduler address (default: local processes)")
     reproduce.add_argument("--workers", type=_positive_int, default=None,
                            help="local worker processes (default: all CPUs)")
+    reproduce.add_argument("--figures", nargs="+", choices=["F1", "F2", "F3", "F4", "F5"],
+                           default=None, metavar="F",
+                           help="draw only these figures (F1 ... F5; default: all)")
     reproduce.add_argument("--no-progress", action="store_true", help="hide progress bars")
     reproduce.set_defaults(run=_reproduce)
     describe = commands.add_parser(

@@ -751,3 +751,22 @@ def test_cli_reproduce_with_a_failing_cell(flaky_task, tmp_path, monkeypatch, ca
     assert main(["reproduce", "--quick", "--out", str(out), "--no-progress"]) == 1
     assert "1 of 3 cells of 'F9' failed" in capsys.readouterr().err
     assert "boom at x=2" in (out / "sweeps-quick" / "F9.failures.txt").read_text()
+
+
+def test_cli_reproduce_figures_option(tmp_path, monkeypatch, capsys):
+    from overlapcal.experiments import reproduce as reproduce_module
+
+    seen = {}
+
+    def record(out, **kwargs):
+        seen.update(kwargs)
+        return []
+
+    monkeypatch.setattr(reproduce_module, "reproduce", record)
+    argv = ["reproduce", "--quick", "--out", str(tmp_path / "r"), "--no-progress"]
+    assert main(argv + ["--figures", "F2", "F4"]) == 0
+    assert seen["figures"] == ["F2", "F4"]
+    assert main(argv) == 0 and seen["figures"] is None  # all of them
+    with pytest.raises(SystemExit):
+        main(argv + ["--figures", "F9"])
+    assert "invalid choice: 'F9'" in capsys.readouterr().err
