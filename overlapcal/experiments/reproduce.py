@@ -761,7 +761,7 @@ def _f4(rows, out: Path, cells: dict):
             ax.scatter([r["kl"] for r in sel], [r["test_ece_posterior"] for r in sel],
                        color=color, marker=marker, s=22, label=label)
     ax.set_xlabel("KL risk after oracle TS (nats)")
-    ax.set_ylabel("top-label ECE against the true posterior, after oracle TS")
+    ax.set_ylabel("top-label ECE against the true posterior\n(after oracle TS)")
     ax.set_title("F4: ECE says calibrated, KL says not", fontsize=9)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
@@ -787,8 +787,8 @@ def _f4(rows, out: Path, cells: dict):
         curve = metrics.reliability_curve(probs, posterior=data.eta_test,
                                           n_bins=data.params["n_bins"])
         plotting.reliability_diagram(curve, ax=ax)
-        ax.set_title(f"{name} after oracle TS (k = {k}): ECE {curve.ece:.3f}, "
-                     f"KL {row['kl']:.3f}", fontsize=9)
+        ax.set_title(f"{name} after oracle TS (k = {k})\nECE {curve.ece:.3f}, "
+                     f"KL {row['kl']:.3f} nats", fontsize=9)
         notes.append((name, curve.ece, row["kl"]))
     files = _savefig(fig, out, "F4_ece_vs_kl")
     verdicts = []
