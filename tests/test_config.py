@@ -144,6 +144,15 @@ BAD_CONFIGS = [
     (base(fixed={"lr_schedule": "cosine", "until_interpolation": True}),
      r"'lr_schedule' = 'cosine' and 'until_interpolation' = true exclude each other"),
     (base(data_keys=["family", "colour"]), r"field 'data_keys' names 'colour'"),
+    # A parameter none of the sweep's methods (families) reads would be a silently ignored
+    # column of the results: three values of max_distance, three identical rows.
+    (base(grid={"method": ["mixup_optimum"], "max_distance": [0.5, 1.0]}),
+     r"field 'grid.max_distance' is read only by method 'mixup_optimum_local', which this "
+     r"sweep does not run \(its method: \['mixup_optimum'\]\)"),
+    (base(fixed={"epochs": 5}), r"field 'fixed.epochs' is read only by method 'erm_net' or "
+                                r"'mixup_net' or 'dmixup_net'"),
+    (base(fixed={"family": "gaussian_pairs", "separation": 3.0}),
+     r"field 'fixed.separation' is read only by family 'gaussian_orthogonal'"),
     # The name is a file name in OUT/: no path separators, no '..', nothing hidden.
     (base(name="../escaped"), r"field 'name' must be a file name .*got '../escaped'"),
     (base(name="sub/dir/x"), r"field 'name' must be a file name"),
@@ -339,3 +348,11 @@ def test_spelling_out_a_default_names_the_same_cells_and_a_changed_default_new_o
                         dataclasses.replace(tasks.TASKS["calibration"], version=99))
     bumped = expand(config_from_dict(base()))
     assert {c.cell_id for c in bumped}.isdisjoint(c.cell_id for c in implicit)
+
+
+def test_a_parameter_read_by_one_of_the_methods_is_accepted():
+    # a mixed grid: margin is read by the interpolators, epochs by the network
+    config = config_from_dict(base(grid={"method": ["hard_interpolator", "erm_net"]},
+                                   fixed={"family": "overlapping_uniform", "margin": 5.0,
+                                          "epochs": 2}))
+    assert config.fixed["margin"] == 5.0 and config.fixed["epochs"] == 2

@@ -491,12 +491,14 @@ def run_sweep(
     cells = expand(config)
     done = store.completed()
     todo = [cell for cell in cells if cell.cell_id not in done]
-    bar = _progress(len(cells), len(cells) - len(todo), progress and bool(todo), config.name)
     scheduler = scheduler or config.scheduler
     workers = workers or config.workers or os.cpu_count() or 1
+    # connect first: an unreachable scheduler fails before a progress bar is drawn
+    client = _connect(scheduler, connect_timeout) if scheduler is not None and todo else None
+    bar = _progress(len(cells), len(cells) - len(todo), progress and bool(todo), config.name)
     failures = []
     try:
-        for outcome in _execute(todo, scheduler, workers, connect_timeout):
+        for outcome in _execute(todo, client, workers):
             if isinstance(outcome, CellFailure):
                 failures.append(outcome)
                 if bar is not None:
@@ -508,6 +510,8 @@ def run_sweep(
     finally:
         if bar is not None:
             bar.close()
+        if client is not None:
+            client.close()
     ids = {cell.cell_id for cell in cells}
     rows = [row for row in store.rows() if row["cell_id"] in ids]
     store.write_csv(Path(out) / f"{config.name}.csv", rows)
@@ -531,23 +535,20 @@ def _process_context():
     return multiprocessing.get_context("spawn")
 
 
-def _execute(cells: list[Cell], scheduler, workers: int, connect_timeout: float):
-    """Yield each cell's record, or its :class:`CellFailure`, as the cells complete."""
+def _execute(cells: list[Cell], client, workers: int):
+    """Yield each cell's record, or its :class:`CellFailure`, as the cells complete (on the
+    Dask ``client`` if one is given, else locally)."""
     if not cells:
         return
-    if scheduler is not None:
-        client = _connect(scheduler, connect_timeout)
-        try:
-            from distributed import as_completed as dask_completed
+    if client is not None:
+        from distributed import as_completed as dask_completed
 
-            futures = client.map(_attempt, cells, pure=False)
-            try:
-                for future in dask_completed(futures):
-                    yield future.result()
-            finally:
-                client.cancel(futures)
+        futures = client.map(_attempt, cells, pure=False)
+        try:
+            for future in dask_completed(futures):
+                yield future.result()
         finally:
-            client.close()
+            client.cancel(futures)
         return
     if workers == 1 or len(cells) == 1:
         for cell in cells:

@@ -622,6 +622,41 @@ def _validate_points(config: SweepConfig, source: str) -> None:
                               f"distribution: {exc}") from None
 
 
+_NETS = ("erm_net", "mixup_net", "dmixup_net")
+
+#: Parameters that only some methods or families read: setting one that none of the sweep's
+#: methods (families) reads is an error, not a silently ignored column of the results.
+USED_BY = {
+    "margin": ("method", ("hard_interpolator", "soft_interpolator")),
+    "radius": ("method", ("soft_interpolator",)),
+    "mix_alpha": ("method", ("mixup_optimum", "mixup_optimum_local", "mixup_net",
+                             "dmixup_net")),
+    "max_distance": ("method", ("mixup_optimum_local",)),
+    "n_mix": ("method", ("dmixup_net",)),
+    **{name: ("method", _NETS) for name in ("width", "depth", "epochs", "batch_size", "lr",
+                                             "lr_schedule", "until_interpolation")},
+    **{name: ("family", ("overlapping_uniform",)) for name in ("overlap", "group_size",
+                                                                "spacing")},
+    "bayes_error": ("family", ("gaussian_pairs",)),
+    "separation": ("family", ("gaussian_orthogonal",)),
+    "shift": ("family", ("gaussian_shifted",)),
+}
+
+
+def _check_used(config: SweepConfig, source: str) -> None:
+    """Every method- or family-specific parameter the config sets is read by one of its
+    methods (families)."""
+    runs = {axis: set(config.grid.get(axis, (config.fixed.get(axis, DEFAULTS[axis]),)))
+            for axis in ("method", "family")}
+    for key, (axis, readers) in USED_BY.items():
+        where = "grid" if key in config.grid else "fixed" if key in config.fixed else None
+        if where is not None and not runs[axis] & set(readers):
+            raise ConfigError(
+                f"{source}: field '{where}.{key}' is read only by {axis} "
+                f"{' or '.join(repr(r) for r in readers)}, which this sweep does not run "
+                f"(its {axis}: {sorted(runs[axis])}); remove it or add such a {axis}")
+
+
 def _validate_calibration(config: SweepConfig, source: str) -> None:
     known = set(DEFAULTS)
     for where, params in (("grid", config.grid), ("fixed", config.fixed)):
@@ -646,6 +681,7 @@ def _validate_calibration(config: SweepConfig, source: str) -> None:
         raise ConfigError(f"{source}: field 'fixed.recalibrations' must be a non-empty list "
                           f"of distinct names from {list(RECALIBRATIONS)}, got {recals!r}")
     _validate_points(config, source)
+    _check_used(config, source)
 
 
 TASKS = {
