@@ -1074,21 +1074,20 @@ class VectorScaling:
                 sl = slice(start, start + rows)
                 h = logits[sl].astype(np.float64)
                 z = h * w + b
-                m = z.max(axis=1, keepdims=True)
-                e = np.exp(z - m)
+                z -= z.max(axis=1, keepdims=True)  # shift-invariant; exact for huge logits
+                e = np.exp(z)
                 s = e.sum(axis=1)
                 p = e / s[:, None]
                 t = target[sl]
                 ww = None if weight is None else weight[sl]
                 if t.ndim == 1:
                     r = np.arange(z.shape[0])
-                    tz = z[r, t] - m[:, 0]
+                    tz = z[r, t]
                     p[r, t] -= 1.0  # p - t
                 else:
-                    tz = np.einsum("ij,ij->i", t, z - m)
+                    tz = np.einsum("ij,ij->i", t, z)
                     p -= t
-                # logsumexp(z) - <t, z> on the shifted scale z - m: exact for huge logits
-                loss += _wsum(np.log(s) - tz, ww)
+                loss += _wsum(np.log(s) - tz, ww)  # logsumexp(z) - <t, z>
                 if ww is not None:
                     p *= ww[:, None]
                 gw += np.einsum("ij,ij->j", p, h)

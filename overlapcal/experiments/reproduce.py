@@ -288,11 +288,8 @@ def _select(rows, **conditions):
 
 def _mean_by(rows, key, value="kl"):
     """Mean of ``value`` grouped by ``key`` (over replicates), sorted by key."""
-    groups: dict = {}
-    for r in rows:
-        groups.setdefault(r[key], []).append(r.get(value, float("nan")))
-    xs = sorted(groups)
-    return np.array(xs, dtype=float), np.array([np.mean(groups[x]) for x in xs])
+    xs, means, _ = _mean_se_by(rows, key, value)
+    return xs, means
 
 
 def _mean_se_by(rows, key, value="kl"):
@@ -333,7 +330,7 @@ def _growth_verdict(fig: str, claim: str, rows, extra: str = "") -> list[Verdict
     slope_se = float(1.0 / math.sqrt(np.sum(w * tc * tc)))
     reps = sorted({r.get("replicate", 0) for r in rows})
     detail = (f"slope in log k = {slope:.3f} +- {slope_se:.3f}; KL {_values(kl)} at k "
-              f"{_ints(k)}; {len(reps)} replicate{'s' if len(reps) > 1 else ''}"
+              f"{_grid_values(k)}; {len(reps)} replicate{'s' if len(reps) > 1 else ''}"
               + (" (Monte Carlo error only)" if len(reps) == 1 else "") + extra)
     if abs(slope) <= 2 * slope_se:
         return [Verdict(fig, claim + ": inconclusive at this size (slope within 2 standard "
@@ -341,7 +338,7 @@ def _growth_verdict(fig: str, claim: str, rows, extra: str = "") -> list[Verdict
     return [Verdict(fig, claim, slope > 0, detail)]
 
 
-def _ints(values) -> str:
+def _grid_values(values) -> str:
     """Grid values as written in a config: ``[2, 4, 8]`` or ``[0.25, 1]``."""
     return "[" + ", ".join(f"{v:g}" for v in values) + "]"
 
@@ -476,7 +473,7 @@ def _verdicts_versus_k(rows, fig: str, slope_theory: float | None) -> list[Verdi
                                         "interpolator after oracle TS for k >= 4",
                                         min(worse) > 0,
                                         f"smallest advantage {min(worse):.3f} nats, at k = "
-                                        f"{at}, over k in {_ints(common)}"))
+                                        f"{at}, over k in {_grid_values(common)}"))
     erm = _select(rows, method="erm_net", recalibration="oracle")
     mixnet = _select(rows, method="mixup_net", recalibration="oracle")
     if erm:
@@ -494,7 +491,7 @@ def _verdicts_versus_k(rows, fig: str, slope_theory: float | None) -> list[Verdi
         verdicts.append(Verdict(fig, "trained Mixup networks approach the Mixup optimum: KL "
                                 "after oracle TS within 0.1 nats of g_mix's", max(map(abs, gaps))
                                 <= 0.1, f"network minus optimum {_values(gaps)} at k "
-                                f"{_ints(common)}"))
+                                f"{_grid_values(common)}"))
     if erm and mixnet:
         verdicts.append(_network_comparison(fig, erm, mixnet, "n_classes"))
     fitted = _select(rows, method="hard_interpolator", recalibration="fitted")
@@ -540,7 +537,7 @@ def _network_comparison(fig: str, erm, mixnet, key: str) -> Verdict:
     if key != "n_classes":
         common = common[common >= 0.25]
     gaps = [float(kle[xe == c][0] - klm[xm == c][0]) for c in common]
-    detail = f"ERM minus Mixup {_values(gaps)} at {key} {_ints(common)}"
+    detail = f"ERM minus Mixup {_values(gaps)} at {key} {_grid_values(common)}"
     claim = "trained networks: ERM is worse than Mixup after oracle TS"
     if _same_data(erm, mixnet):
         return Verdict(fig, claim + " (same training data)", min(gaps) > 0, detail)
@@ -574,7 +571,7 @@ def _f2(rows, out: Path):
         verdicts.append(Verdict("F2", "hard interpolator: KL after oracle TS increases with the "
                                 "overlap", bool(np.all(np.diff(kl) > 0)),
                                 "KL " + ", ".join(f"{v:.3f}" for v in kl)
-                                + f" at alpha {_ints(a)}"))
+                                + f" at alpha {_grid_values(a)}"))
         slack = [r["kl"] - r["corollary2_bound"] for r in hard]
         tight = hard[int(np.argmin(slack))]
         why = (" (the bound is attained where the interpolator's accuracy equals the Bayes "
@@ -695,19 +692,20 @@ def _f3(rows, out: Path):
         verdicts.append(Verdict("F3", "the published trend: ERM + TS fitted with the paper's "
                                 "LBFGS has an excess NLL over H(Y|X) that grows as the overlap "
                                 "grows (mu falls)", bool(np.all(np.diff(ex) > 0)),
-                                f"excess {_values(ex)} at mu {_ints(mu)}"))
+                                f"excess {_values(ex)} at mu {_grid_values(mu)}"))
     if ermts and entropy:
         mu, ex = excess(ermts)
         verdicts.append(Verdict("F3", "with a converged temperature, ERM + TS has an excess NLL "
                                 "over H(Y|X) of at most " + f"{np.nanmax(ex):.3f}", None,
-                                f"excess {_values(ex)} at mu {_ints(mu)}; with two "
+                                f"excess {_values(ex)} at mu {_grid_values(mu)}; with two "
                                 "classes Corollary 2's log(k - 1) term vanishes, so the theory "
                                 "predicts little harm from TS here"))
     d4 = _select(rows, method="dmixup_net", n_mix=5, recalibration="none")
     if d4 and entropy:
         mu, ex = excess(d4)
         verdicts.append(Verdict("F3", "4-Mixup: excess NLL over H(Y|X) without TS", None,
-                                f"excess {_values(ex)} at mu {_ints(mu)}"))
+                                f"excess {_values(ex)} at mu {_grid_values(mu)}"))
+
     def heavy(ts_rows, mixup_rows):
         """Test NLLs at mu <= 0.05, in decreasing mu (the tables' order)."""
         mu, a, b = _paired(ts_rows, mixup_rows, "shift", "test_nll")
@@ -718,14 +716,14 @@ def _f3(rows, out: Path):
         mu, a, b = heavy(lbfgs, d4)
         verdicts.append(Verdict("F3", "the published comparison: 4-Mixup beats ERM + TS fitted "
                                 "with the paper's LBFGS at heavy overlap (mu <= 0.05)",
-                                bool(np.all(b < a)), f"test NLL at mu {_ints(mu)}: 4-Mixup "
+                                bool(np.all(b < a)), f"test NLL at mu {_grid_values(mu)}: 4-Mixup "
                                 f"{_values(b)} vs ERM + TS (LBFGS) {_values(a)}"))
     if ermts and d4:
         mu, a, b = heavy(ermts, d4)
         wins = bool(np.all(b < a))
         verdicts.append(Verdict("F3", "with a converged temperature, " + (
             "4-Mixup still beats ERM + TS" if wins else "ERM + TS matches or beats 4-Mixup")
-            + " at mu <= 0.05", None, f"test NLL at mu {_ints(mu)}: 4-Mixup {_values(b)} vs "
+            + " at mu <= 0.05", None, f"test NLL at mu {_grid_values(mu)}: 4-Mixup {_values(b)} vs "
             f"ERM + TS (converged) {_values(a)}"))
     if lbfgs:
         t = [r["temperature"] for r in lbfgs]

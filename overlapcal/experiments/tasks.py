@@ -595,6 +595,8 @@ def _validate_points(config: SweepConfig, source: str) -> None:
     if unknown:
         raise ConfigError(f"{source}: field 'data_keys' names {unknown[0]!r}, which is not a "
                           "parameter of the calibration task")
+    from overlapcal.mixup import ALPHA_RANGE
+
     axes = list(config.grid)
     built = set()
     for values in itertools.product(*config.grid.values()):
@@ -604,8 +606,6 @@ def _validate_points(config: SweepConfig, source: str) -> None:
             raise ConfigError(f"{source}: 'lr_schedule' = 'cosine' and 'until_interpolation' = "
                               f"true exclude each other (grid point {point})")
         if p["method"] in ("mixup_optimum", "mixup_optimum_local"):
-            from overlapcal.mixup import ALPHA_RANGE
-
             if not ALPHA_RANGE[0] <= p["mix_alpha"] <= ALPHA_RANGE[1]:
                 raise ConfigError(
                     f"{source}: 'mix_alpha' = {p['mix_alpha']!r} is outside the range of the "
